@@ -1,0 +1,97 @@
+using System.Runtime.InteropServices;
+using Microsoft.Win32.SafeHandles;
+
+namespace BlockDriver.Abstractions;
+
+/// <summary>Linux sparse-file primitives .NET does not expose: hole punching (fallocate), SEEK_DATA/SEEK_HOLE
+/// and allocated size (statx stx_blocks). Every method throws <see cref="IOException"/> with errno on failure.</summary>
+public static partial class SparseFile
+{
+    // fallocate(2) modes, from linux/falloc.h.
+    private const int FallocFlKeepSize = 0x01;
+    private const int FallocFlPunchHole = 0x02;
+
+    // lseek(2) whence values, from linux/fs.h.
+    private const int SeekData = 3;
+    private const int SeekHole = 4;
+
+    // statx(2): AT_FDCWD and the STATX_BLOCKS mask bit; stx_blocks sits at byte 48 of struct statx.
+    private const int AtFdCwd = -100;
+    private const uint StatxBlocks = 0x400;
+    private const int StatxBlocksOffset = 48;
+    private const int StatxStructSize = 256;
+
+    private const int Enxio = 6;
+
+    /// <summary>Deallocates [offset, offset + length) of the file; the range then reads as zeroes and the file
+    /// length is unchanged. Partial file-system blocks at either end are zeroed by the kernel.</summary>
+    public static void PunchHole(SafeFileHandle file, long offset, long length)
+    {
+        ArgumentNullException.ThrowIfNull(file);
+        if (length <= 0)
+        {
+            return;
+        }
+
+        if (Fallocate(file, FallocFlPunchHole | FallocFlKeepSize, offset, length) != 0)
+        {
+            throw Failure("fallocate(PUNCH_HOLE)", offset, length);
+        }
+    }
+
+    /// <summary>Returns the first offset at or after <paramref name="offset"/> that holds data, or -1 when the
+    /// rest of the file is a hole.</summary>
+    public static long NextData(SafeFileHandle file, long offset) => Seek(file, offset, SeekData);
+
+    /// <summary>Returns the first offset at or after <paramref name="offset"/> that is a hole (the file length
+    /// counts as one), or -1 when <paramref name="offset"/> is at or past the end.</summary>
+    public static long NextHole(SafeFileHandle file, long offset) => Seek(file, offset, SeekHole);
+
+    /// <summary>Bytes the file occupies on disk: st_blocks × 512.</summary>
+    public static long AllocatedBytes(string path)
+    {
+        ArgumentNullException.ThrowIfNull(path);
+        Span<byte> buffer = stackalloc byte[StatxStructSize];
+        if (Statx(AtFdCwd, path, 0, StatxBlocks, ref MemoryMarshal.GetReference(buffer)) != 0)
+        {
+            int errno = Marshal.GetLastPInvokeError();
+            throw new IOException($"statx({path}) failed: {Marshal.GetPInvokeErrorMessage(errno)} (errno {errno}).");
+        }
+
+        return checked((long)BitConverter.ToUInt64(buffer[StatxBlocksOffset..]) * 512);
+    }
+
+    private static long Seek(SafeFileHandle file, long offset, int whence)
+    {
+        ArgumentNullException.ThrowIfNull(file);
+        long result = Lseek(file, offset, whence);
+        if (result >= 0)
+        {
+            return result;
+        }
+
+        int errno = Marshal.GetLastPInvokeError();
+        if (errno == Enxio)
+        {
+            return -1;
+        }
+
+        throw new IOException($"lseek({offset}, {(whence == SeekData ? "SEEK_DATA" : "SEEK_HOLE")}) failed: " +
+                              $"{Marshal.GetPInvokeErrorMessage(errno)} (errno {errno}).");
+    }
+
+    private static IOException Failure(string call, long offset, long length)
+    {
+        int errno = Marshal.GetLastPInvokeError();
+        return new IOException($"{call} at {offset} +{length} failed: {Marshal.GetPInvokeErrorMessage(errno)} (errno {errno}).");
+    }
+
+    [LibraryImport("libc", EntryPoint = "fallocate", SetLastError = true)]
+    private static partial int Fallocate(SafeFileHandle fd, int mode, long offset, long length);
+
+    [LibraryImport("libc", EntryPoint = "lseek", SetLastError = true)]
+    private static partial long Lseek(SafeFileHandle fd, long offset, int whence);
+
+    [LibraryImport("libc", EntryPoint = "statx", SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
+    private static partial int Statx(int dirfd, string path, int flags, uint mask, ref byte buffer);
+}
