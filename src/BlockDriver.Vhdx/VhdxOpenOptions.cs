@@ -1,0 +1,15 @@
+namespace BlockDriver.Vhdx;
+
+/// <summary>How to open a VHDX file or chain.</summary>
+public sealed record VhdxOpenOptions
+{
+    /// <summary>Open the top file read-only. Parents are always opened read-only.</summary>
+    public bool ReadOnly { get; init; }
+
+    /// <summary>When set, every parent must resolve to a file inside this directory; a locator that points
+    /// elsewhere is refused as escaping (a layer store passes its layers directory).</summary>
+    public string? ParentRoot { get; init; }
+
+    /// <summary>Longest chain accepted; deeper chains are refused as corrupt (and loops are caught earlier).</summary>
+    public int MaxChainDepth { get; init; } = 1024;
+}

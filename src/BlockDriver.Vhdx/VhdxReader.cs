@@ -1,0 +1,344 @@
+using System.Buffers.Binary;
+using System.Text;
+using BlockDriver.Abstractions;
+using Microsoft.Win32.SafeHandles;
+
+namespace BlockDriver.Vhdx;
+
+/// <summary>Opens a VHDX file: picks the current header, replays the log, parses the region table, metadata and
+/// BAT, and validates them (MS-VHDX checklist: alignment, bounds, overlaps, states) before anything trusts them.
+/// Every allocation is bounded by the file's real size, so a hostile file cannot make it allocate at will.</summary>
+internal static class VhdxReader
+{
+    // Logs and metadata regions beyond these sizes are refused as absurd: real files use 1 MiB for each.
+    private const long MaxLogLength = 256L * VhdxConstants.MiB;
+    private const long MaxMetadataRegionLength = 64L * VhdxConstants.MiB;
+
+    /// <summary>Everything a <see cref="VhdxFile"/> starts from.</summary>
+    internal sealed record State(FileHeader Header, int HeaderSlot, VhdxMetadata Metadata, RegionTable Regions,
+        VhdxGeometry Geometry, ulong[] Bat, long BatOffset, long FileLength, List<LogUpdate>? Overlay, bool ReplayedLog);
+
+    public static State Read(string path, SafeFileHandle handle, bool readOnly)
+    {
+        long fileLength = RandomAccess.GetLength(handle);
+        if (fileLength < VhdxConstants.HeaderSectionLength)
+        {
+            throw new VhdxFormatException(path, "file", -1, $"{fileLength} bytes is shorter than the 1 MiB header section (truncated, or not a VHDX file).");
+        }
+
+        byte[] headerSection = ReadExactly(handle, 0, (int)VhdxConstants.HeaderSectionLength);
+        if (!headerSection.AsSpan(0, 8).SequenceEqual("vhdxfile"u8))
+        {
+            throw new VhdxFormatException(path, "file type identifier", 0, "signature is not \"vhdxfile\".");
+        }
+
+        (FileHeader header, int slot) = ChooseHeader(path, headerSection);
+        if (header.Version != 1)
+        {
+            throw new VhdxFormatException(path, "header", slot == 0 ? VhdxConstants.Header1Offset : VhdxConstants.Header2Offset, $"unsupported version {header.Version}.");
+        }
+
+        if (header.LogGuid != Guid.Empty && header.LogVersion != 0)
+        {
+            throw new VhdxFormatException(path, "header", -1, $"unsupported log version {header.LogVersion}.");
+        }
+
+        long logOffset = (long)Math.Min(header.LogOffset, long.MaxValue);
+        long logLength = header.LogLength;
+        if (logOffset % VhdxConstants.Alignment != 0 || logLength % VhdxConstants.Alignment != 0
+            || (logLength > 0 && logOffset < VhdxConstants.HeaderSectionLength) || logLength > MaxLogLength)
+        {
+            throw new VhdxFormatException(path, "header", -1, $"log at {logOffset} of {logLength} bytes is not 1 MiB aligned past the header section, or is absurdly large.");
+        }
+
+        if (!readOnly)
+        {
+            if (logLength == 0)
+            {
+                throw new BlockDriverException(ErrorKind.Unavailable, $"{path}: the file has no log, so it cannot be written safely; open it read-only.");
+            }
+
+            // MS-VHDX 2.2.2: a new FileWriteGuid before any other change of the session, log replay included.
+            (header, slot) = FileHeader.WriteUpdate(handle, header, slot, header with { FileWriteGuid = Guid.NewGuid() });
+        }
+
+        List<LogUpdate>? overlay = null;
+        bool replayed = false;
+        if (header.LogGuid != Guid.Empty && logLength > 0)
+        {
+            if (logOffset + logLength > fileLength)
+            {
+                throw new VhdxFormatException(path, "log", logOffset, "the log lies past the end of the file.");
+            }
+
+            byte[] log = ReadExactly(handle, logOffset, (int)logLength);
+            LogReplay? replay = VhdxLog.FindActiveSequence(log, header.LogGuid);
+
+            // No valid sequence although LogGuid is set: a writer stopped after starting its session and before
+            // its first entry was complete. Nothing it logged was applied, so there is nothing to replay (qemu
+            // treats this the same way; the spec's stricter reading would refuse a file nothing is wrong with).
+            if (replay is not null)
+            {
+                if (fileLength < replay.FlushedFileOffset)
+                {
+                    throw new VhdxFormatException(path, "log", logOffset, $"the file is {fileLength} bytes but the log says {replay.FlushedFileOffset} bytes were stable: it was truncated.");
+                }
+
+                if (readOnly)
+                {
+                    overlay = [.. replay.Updates];
+                    fileLength = Math.Max(fileLength, replay.LastFileOffset);
+                }
+                else
+                {
+                    Apply(handle, replay);
+                    fileLength = RandomAccess.GetLength(handle);
+                }
+
+                replayed = true;
+            }
+
+            if (!readOnly)
+            {
+                (header, slot) = FileHeader.WriteUpdate(handle, header, slot, header with { LogGuid = Guid.Empty });
+            }
+        }
+
+        RegionTable regions = ReadRegionTable(path, headerSection, overlay);
+        RegionTableEntry batRegion = regions.Find(VhdxGuids.BatRegion)!.Value;
+        RegionTableEntry metadataRegion = regions.Find(VhdxGuids.MetadataRegion)!.Value;
+        foreach (RegionTableEntry region in regions.Entries)
+        {
+            if (region.FileOffset + region.Length > fileLength)
+            {
+                throw new VhdxFormatException(path, "region table", VhdxConstants.RegionTable1Offset, $"region {region.Guid} at {region.FileOffset} of {region.Length} bytes lies past the end of the {fileLength}-byte file.");
+            }
+        }
+
+        if (metadataRegion.Length > MaxMetadataRegionLength)
+        {
+            throw new VhdxFormatException(path, "region table", VhdxConstants.RegionTable1Offset, $"metadata region of {metadataRegion.Length} bytes is absurdly large.");
+        }
+
+        byte[] metadataBytes = ReadMetadata(handle, metadataRegion.FileOffset, (int)metadataRegion.Length, overlay);
+        VhdxMetadata metadata = VhdxMetadata.Parse(metadataBytes, path, metadataRegion.FileOffset);
+        var geometry = new VhdxGeometry(metadata.VirtualDiskSize, metadata.BlockSize, metadata.LogicalSectorSize, metadata.HasParent);
+        if (geometry.BatEntries * 8 > batRegion.Length)
+        {
+            throw new VhdxFormatException(path, "BAT", batRegion.FileOffset, $"region of {batRegion.Length} bytes is smaller than the {geometry.BatEntries} entries the disk needs.");
+        }
+
+        byte[] batBytes = ReadMetadata(handle, batRegion.FileOffset, checked((int)(geometry.BatEntries * 8)), overlay);
+        ulong[] bat = new ulong[geometry.BatEntries];
+        for (int i = 0; i < bat.Length; i++)
+        {
+            bat[i] = BinaryPrimitives.ReadUInt64LittleEndian(batBytes.AsSpan(i * 8));
+        }
+
+        ValidateLayout(path, header, regions, geometry, metadata, bat, batRegion.FileOffset, fileLength);
+        return new State(header, slot, metadata, regions, geometry, bat, batRegion.FileOffset, fileLength, overlay, replayed);
+    }
+
+    private static (FileHeader Header, int Slot) ChooseHeader(string path, byte[] headerSection)
+    {
+        FileHeader? h1 = FileHeader.TryParse(headerSection.AsSpan((int)VhdxConstants.Header1Offset, VhdxConstants.HeaderSize));
+        FileHeader? h2 = FileHeader.TryParse(headerSection.AsSpan((int)VhdxConstants.Header2Offset, VhdxConstants.HeaderSize));
+        if (h1 is null && h2 is null)
+        {
+            throw new VhdxFormatException(path, "header", VhdxConstants.Header1Offset, "neither header copy is valid (bad signature or CRC-32C).");
+        }
+
+        if (h1 is null)
+        {
+            return (h2!, 1);
+        }
+
+        if (h2 is null || h1.SequenceNumber > h2.SequenceNumber)
+        {
+            return (h1, 0);
+        }
+
+        if (h2.SequenceNumber > h1.SequenceNumber)
+        {
+            return (h2, 1);
+        }
+
+        // Equal sequence numbers name no current header; identical copies (as Disk2VHD writes) are accepted.
+        if (h1 == h2)
+        {
+            return (h1, 0);
+        }
+
+        throw new VhdxFormatException(path, "header", VhdxConstants.Header1Offset, $"both headers are valid with sequence number {h1.SequenceNumber} but differ.");
+    }
+
+    private static RegionTable ReadRegionTable(string path, byte[] headerSection, List<LogUpdate>? overlay)
+    {
+        Span<byte> table1 = headerSection.AsSpan((int)VhdxConstants.RegionTable1Offset, VhdxConstants.RegionTableSize);
+        Span<byte> table2 = headerSection.AsSpan((int)VhdxConstants.RegionTable2Offset, VhdxConstants.RegionTableSize);
+        if (overlay is not null)
+        {
+            VhdxFile.ApplyOverlay(overlay, VhdxConstants.RegionTable1Offset, table1);
+            VhdxFile.ApplyOverlay(overlay, VhdxConstants.RegionTable2Offset, table2);
+        }
+
+        try
+        {
+            return RegionTable.Parse(table1, path, VhdxConstants.RegionTable1Offset);
+        }
+        catch (VhdxFormatException first)
+        {
+            // The second copy exists for exactly this case; if it is also bad, report the first problem.
+            try
+            {
+                return RegionTable.Parse(table2, path, VhdxConstants.RegionTable2Offset);
+            }
+            catch (VhdxFormatException)
+            {
+                throw first;
+            }
+        }
+    }
+
+    private static void ValidateLayout(string path, FileHeader header, RegionTable regions, VhdxGeometry geometry,
+        VhdxMetadata metadata, ulong[] bat, long batOffset, long fileLength)
+    {
+        var objects = new List<(long Start, long End, string What)> { (0, VhdxConstants.HeaderSectionLength, "the header section") };
+        if (header.LogLength > 0)
+        {
+            objects.Add(((long)header.LogOffset, (long)header.LogOffset + header.LogLength, "the log"));
+        }
+
+        foreach (RegionTableEntry region in regions.Entries)
+        {
+            objects.Add((region.FileOffset, region.FileOffset + region.Length, $"region {region.Guid}"));
+        }
+
+        for (long i = 0; i < bat.Length; i++)
+        {
+            var entry = new BatEntry(bat[i]);
+            long entryOffset = batOffset + (i * 8);
+            bool isBitmap = geometry.IsSectorBitmapIndex(i);
+            long length;
+            if (isBitmap)
+            {
+                if (entry.State == SectorBitmapState.NotPresent)
+                {
+                    continue;
+                }
+
+                if (entry.State != SectorBitmapState.Present || !metadata.HasParent)
+                {
+                    throw new VhdxFormatException(path, $"BAT entry {i}", entryOffset, $"sector-bitmap state {entry.State} is invalid in a {(metadata.HasParent ? "differencing" : "non-differencing")} file.");
+                }
+
+                length = VhdxConstants.SectorBitmapBlockSize;
+            }
+            else
+            {
+                switch (entry.State)
+                {
+                    case 0 or 1 or 2 or 3 or 5:
+                        continue;
+                    case 6:
+                        break;
+                    case 7 when metadata.HasParent:
+                        long chunk = (i - (i / (geometry.ChunkRatio + 1))) / geometry.ChunkRatio;
+                        if (new BatEntry(bat[geometry.SectorBitmapIndex(chunk)]).State != SectorBitmapState.Present)
+                        {
+                            throw new VhdxFormatException(path, $"BAT entry {i}", entryOffset, "block is PARTIALLY_PRESENT but its chunk has no sector bitmap.");
+                        }
+
+                        break;
+                    default:
+                        throw new VhdxFormatException(path, $"BAT entry {i}", entryOffset, $"payload state {entry.State} is invalid in a {(metadata.HasParent ? "differencing" : "non-differencing")} file.");
+                }
+
+                length = geometry.BlockSize;
+            }
+
+            if (entry.FileOffset < VhdxConstants.HeaderSectionLength || entry.FileOffset >= fileLength)
+            {
+                throw new VhdxFormatException(path, $"BAT entry {i}", entryOffset, $"block at {entry.FileOffset} lies outside the {fileLength}-byte file.");
+            }
+
+            objects.Add((entry.FileOffset, entry.FileOffset + length, $"BAT entry {i}"));
+        }
+
+        objects.Sort((a, b) => a.Start.CompareTo(b.Start));
+        for (int i = 1; i < objects.Count; i++)
+        {
+            if (objects[i].Start < objects[i - 1].End)
+            {
+                throw new VhdxFormatException(path, "layout", objects[i].Start, $"{objects[i].What} overlaps {objects[i - 1].What}.");
+            }
+        }
+    }
+
+    private static void Apply(SafeFileHandle handle, LogReplay replay)
+    {
+        // MS-VHDX 2.3.3: write every update in order, extend to LastFileOffset, flush.
+        foreach (LogUpdate update in replay.Updates)
+        {
+            if (update.Data is not null)
+            {
+                RandomAccess.Write(handle, update.Data, update.FileOffset);
+            }
+            else if (update.Length > 0)
+            {
+                if (RandomAccess.GetLength(handle) < update.FileOffset + update.Length)
+                {
+                    RandomAccess.SetLength(handle, update.FileOffset + update.Length);
+                }
+
+                SparseFile.PunchHole(handle, update.FileOffset, update.Length);
+            }
+        }
+
+        if (RandomAccess.GetLength(handle) < replay.LastFileOffset)
+        {
+            RandomAccess.SetLength(handle, replay.LastFileOffset);
+        }
+
+        RandomAccess.FlushToDisk(handle);
+    }
+
+    private static byte[] ReadMetadata(SafeFileHandle handle, long offset, int length, List<LogUpdate>? overlay)
+    {
+        byte[] bytes = ReadExactly(handle, offset, length);
+        if (overlay is not null)
+        {
+            VhdxFile.ApplyOverlay(overlay, offset, bytes);
+        }
+
+        return bytes;
+    }
+
+    // Reads length bytes; a short file reads as zeroes past its end (callers check bounds first).
+    private static byte[] ReadExactly(SafeFileHandle handle, long offset, int length)
+    {
+        byte[] bytes = new byte[length];
+        int done = 0;
+        while (done < length)
+        {
+            int n = RandomAccess.Read(handle, bytes.AsSpan(done), offset + done);
+            if (n == 0)
+            {
+                break;
+            }
+
+            done += n;
+        }
+
+        return bytes;
+    }
+
+    /// <summary>The creator string of the file type identifier.</summary>
+    public static string ReadCreator(SafeFileHandle handle)
+    {
+        byte[] identifier = ReadExactly(handle, 8, 512);
+        string creator = Encoding.Unicode.GetString(identifier);
+        int nul = creator.IndexOf('\0', StringComparison.Ordinal);
+        return nul >= 0 ? creator[..nul] : creator;
+    }
+}
