@@ -35,6 +35,7 @@ public sealed class FileBlockDevice : IBlockDevice
     /// <exception cref="BlockDriverException">NotFound, or InvalidArgument when the length is not sector-aligned.</exception>
     public static FileBlockDevice Open(string path, bool readOnly = true, int sectorSize = 512)
     {
+        CheckSectorSize(sectorSize);
         if (!File.Exists(path))
         {
             throw new BlockDriverException(ErrorKind.NotFound, $"{path}: no such file.");
@@ -56,6 +57,7 @@ public sealed class FileBlockDevice : IBlockDevice
     /// <summary>Creates (or truncates) a sparse raw image of <paramref name="length"/> bytes, all holes.</summary>
     public static FileBlockDevice Create(string path, long length, int sectorSize = 512)
     {
+        CheckSectorSize(sectorSize);
         if (length <= 0 || length % sectorSize != 0)
         {
             throw new ArgumentOutOfRangeException(nameof(length), length, $"Length must be a positive multiple of {sectorSize}.");
@@ -153,7 +155,32 @@ public sealed class FileBlockDevice : IBlockDevice
     /// <inheritdoc/>
     public ValueTask DisposeAsync()
     {
-        _handle.Dispose();
+        if (_handle.IsClosed)
+        {
+            return ValueTask.CompletedTask;
+        }
+
+        try
+        {
+            // The interface promises that disposing a writable device makes its writes durable.
+            if (!IsReadOnly)
+            {
+                RandomAccess.FlushToDisk(_handle);
+            }
+        }
+        finally
+        {
+            _handle.Dispose();
+        }
+
         return ValueTask.CompletedTask;
+    }
+
+    private static void CheckSectorSize(int sectorSize)
+    {
+        if (sectorSize < 512 || sectorSize > 64 * 1024 || (sectorSize & (sectorSize - 1)) != 0)
+        {
+            throw new ArgumentOutOfRangeException(nameof(sectorSize), sectorSize, "Sector size must be a power of two from 512 bytes to 64 KiB.");
+        }
     }
 }

@@ -1,0 +1,15 @@
+using BlockDriver.Abstractions;
+using BlockDriver.Testing;
+using Xunit.Abstractions;
+
+namespace BlockDriver.Vhdx.Tests;
+
+public sealed class Differencing4KVhdxModelTests(ITestOutputHelper output) : BlockDeviceModelTests(output)
+{
+    protected override int SectorSize => 4096;
+
+    protected override async Task<IBlockDevice> CreateDeviceAsync(long length, int sectorSize) =>
+        await VhdxDeviceFactory.CreateAsync(Temp, length, sectorSize, depth: 1);
+
+    protected override Task<IBlockDevice> ReopenAsync(IBlockDevice device) => VhdxDeviceFactory.ReopenAsync(device);
+}

@@ -1,0 +1,13 @@
+using BlockDriver.Abstractions;
+using BlockDriver.Testing;
+using Xunit.Abstractions;
+
+namespace BlockDriver.Vhdx.Tests;
+
+public sealed class DynamicVhdxModelTests(ITestOutputHelper output) : BlockDeviceModelTests(output)
+{
+    protected override async Task<IBlockDevice> CreateDeviceAsync(long length, int sectorSize) =>
+        await VhdxDeviceFactory.CreateAsync(Temp, length, sectorSize, depth: 0);
+
+    protected override Task<IBlockDevice> ReopenAsync(IBlockDevice device) => VhdxDeviceFactory.ReopenAsync(device);
+}
