@@ -16,9 +16,53 @@ internal static class VhdxReader
 
     /// <summary>Everything a <see cref="VhdxFile"/> starts from.</summary>
     internal sealed record State(FileHeader Header, int HeaderSlot, VhdxMetadata Metadata, RegionTable Regions,
-        VhdxGeometry Geometry, ulong[] Bat, long BatOffset, long FileLength, List<LogUpdate>? Overlay, bool ReplayedLog);
+        VhdxGeometry Geometry, ulong[] Bat, long BatOffset, long FileLength, List<LogUpdate>? Overlay, bool ReplayedLog)
+    {
+        /// <summary>The log sequence the overlay came from, to apply in place on a writable open.</summary>
+        public LogReplay? Replay { get; init; }
+    }
 
+    /// <summary>Parses and validates the whole file without changing it; then, for a writable open, starts the
+    /// session: a new FileWriteGuid, the pending log applied in place, the log marked empty. A file that fails
+    /// validation is therefore never touched, not even by a writable open.</summary>
     public static State Read(string path, SafeFileHandle handle, bool readOnly)
+    {
+        State state = Parse(path, handle);
+        if (readOnly)
+        {
+            return state;
+        }
+
+        FileHeader header = state.Header;
+        int slot = state.HeaderSlot;
+        if (header.LogLength == 0)
+        {
+            throw new BlockDriverException(ErrorKind.Unavailable, $"{path}: the file has no log, so it cannot be written safely; open it read-only.");
+        }
+
+        // MS-VHDX 2.2.2: a new FileWriteGuid before any other change of the session, log replay included.
+        (header, slot) = FileHeader.WriteUpdate(handle, header, slot, header with { FileWriteGuid = Guid.NewGuid() });
+        if (header.LogGuid == Guid.Empty)
+        {
+            return state with { Header = header, HeaderSlot = slot };
+        }
+
+        if (state.Replay is not null)
+        {
+            Apply(handle, state.Replay);
+        }
+
+        (header, slot) = FileHeader.WriteUpdate(handle, header, slot, header with { LogGuid = Guid.Empty });
+        if (state.Replay is null)
+        {
+            return state with { Header = header, HeaderSlot = slot };
+        }
+
+        // The structures are now in place on disk; read them again without the overlay.
+        return Parse(path, handle) with { ReplayedLog = true };
+    }
+
+    private static State Parse(string path, SafeFileHandle handle)
     {
         long fileLength = RandomAccess.GetLength(handle);
         if (fileLength < VhdxConstants.HeaderSectionLength)
@@ -51,19 +95,8 @@ internal static class VhdxReader
             throw new VhdxFormatException(path, "header", -1, $"log at {logOffset} of {logLength} bytes is not 1 MiB aligned past the header section, or is absurdly large.");
         }
 
-        if (!readOnly)
-        {
-            if (logLength == 0)
-            {
-                throw new BlockDriverException(ErrorKind.Unavailable, $"{path}: the file has no log, so it cannot be written safely; open it read-only.");
-            }
-
-            // MS-VHDX 2.2.2: a new FileWriteGuid before any other change of the session, log replay included.
-            (header, slot) = FileHeader.WriteUpdate(handle, header, slot, header with { FileWriteGuid = Guid.NewGuid() });
-        }
-
         List<LogUpdate>? overlay = null;
-        bool replayed = false;
+        LogReplay? pending = null;
         if (header.LogGuid != Guid.Empty && logLength > 0)
         {
             if (logOffset + logLength > fileLength)
@@ -84,23 +117,9 @@ internal static class VhdxReader
                     throw new VhdxFormatException(path, "log", logOffset, $"the file is {fileLength} bytes but the log says {replay.FlushedFileOffset} bytes were stable: it was truncated.");
                 }
 
-                if (readOnly)
-                {
-                    overlay = [.. replay.Updates];
-                    fileLength = Math.Max(fileLength, replay.LastFileOffset);
-                }
-                else
-                {
-                    Apply(handle, replay);
-                    fileLength = RandomAccess.GetLength(handle);
-                }
-
-                replayed = true;
-            }
-
-            if (!readOnly)
-            {
-                (header, slot) = FileHeader.WriteUpdate(handle, header, slot, header with { LogGuid = Guid.Empty });
+                overlay = [.. replay.Updates];
+                fileLength = Math.Max(fileLength, replay.LastFileOffset);
+                pending = replay;
             }
         }
 
@@ -136,7 +155,7 @@ internal static class VhdxReader
         }
 
         ValidateLayout(path, header, regions, geometry, metadata, bat, batRegion.FileOffset, fileLength);
-        return new State(header, slot, metadata, regions, geometry, bat, batRegion.FileOffset, fileLength, overlay, replayed);
+        return new State(header, slot, metadata, regions, geometry, bat, batRegion.FileOffset, fileLength, overlay, pending is not null) { Replay = pending };
     }
 
     private static (FileHeader Header, int Slot) ChooseHeader(string path, byte[] headerSection)
@@ -257,9 +276,12 @@ internal static class VhdxReader
                 length = geometry.BlockSize;
             }
 
-            if (entry.FileOffset < VhdxConstants.HeaderSectionLength || entry.FileOffset >= fileLength)
+            // A block must lie wholly inside the file; a file cut short (truncated copy, full disk) would otherwise
+            // read the missing part as zeroes without a word. The last payload block counts only its virtual part.
+            long needed = isBitmap ? length : geometry.BlockLength(i - (i / (geometry.ChunkRatio + 1)));
+            if (entry.FileOffset < VhdxConstants.HeaderSectionLength || entry.FileOffset + needed > fileLength)
             {
-                throw new VhdxFormatException(path, $"BAT entry {i}", entryOffset, $"block at {entry.FileOffset} lies outside the {fileLength}-byte file.");
+                throw new VhdxFormatException(path, $"BAT entry {i}", entryOffset, $"block at {entry.FileOffset} of {needed} bytes lies outside the {fileLength}-byte file (truncated?).");
             }
 
             objects.Add((entry.FileOffset, entry.FileOffset + length, $"BAT entry {i}"));

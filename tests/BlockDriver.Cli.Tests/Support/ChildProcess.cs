@@ -1,0 +1,47 @@
+using System.Diagnostics;
+
+namespace BlockDriver.Cli.Tests.Support;
+
+/// <summary>Runs a program to completion with stdout and stderr captured (so both are redirected, as in a script:
+/// the CLI shows no progress bars).</summary>
+internal static class ChildProcess
+{
+    private static readonly TimeSpan Timeout = TimeSpan.FromMinutes(3);
+
+    public static async Task<ProcessResult> RunAsync(string program, IEnumerable<string> args, string workingDirectory)
+    {
+        var start = new ProcessStartInfo(program)
+        {
+            RedirectStandardOutput = true,
+            RedirectStandardError = true,
+            UseShellExecute = false,
+            WorkingDirectory = workingDirectory,
+        };
+        foreach (string arg in args)
+        {
+            start.ArgumentList.Add(arg);
+        }
+
+        using var process = Process.Start(start)!;
+        Task<string> stdout = process.StandardOutput.ReadToEndAsync();
+        Task<string> stderr = process.StandardError.ReadToEndAsync();
+        try
+        {
+            await process.WaitForExitAsync().WaitAsync(Timeout);
+        }
+        catch (TimeoutException)
+        {
+            process.Kill(entireProcessTree: true);
+            throw;
+        }
+
+        return new ProcessResult(process.ExitCode, await stdout, await stderr);
+    }
+
+    /// <summary>The full path of <paramref name="tool"/> on PATH or in /usr/bin, or null.</summary>
+    public static string? Locate(string tool) =>
+        (Environment.GetEnvironmentVariable("PATH") ?? "").Split(':', StringSplitOptions.RemoveEmptyEntries)
+            .Append("/usr/bin")
+            .Select(directory => Path.Combine(directory, tool))
+            .FirstOrDefault(File.Exists);
+}
