@@ -20,6 +20,10 @@ public static partial class SparseFile
     private const uint StatxBlocks = 0x400;
     private const int StatxBlocksOffset = 48;
     private const int StatxStructSize = 256;
+    private const uint StatxType = 0x1;
+    private const int StatxModeOffset = 28;
+    private const int SIfMt = 0xF000;
+    private const int SIfReg = 0x8000;
 
     private const int Enxio = 6;
 
@@ -59,6 +63,22 @@ public static partial class SparseFile
         }
 
         return checked((long)BitConverter.ToUInt64(buffer[StatxBlocksOffset..]) * 512);
+    }
+
+    /// <summary>True when <paramref name="path"/> (after symlinks) is a regular file: not a directory, FIFO, socket
+    /// or device. Opening a FIFO blocks until a writer appears, so callers that open paths read from untrusted data
+    /// check first.</summary>
+    public static bool IsRegularFile(string path)
+    {
+        ArgumentNullException.ThrowIfNull(path);
+        Span<byte> buffer = stackalloc byte[StatxStructSize];
+        if (Statx(AtFdCwd, path, 0, StatxType, ref MemoryMarshal.GetReference(buffer)) != 0)
+        {
+            return false;
+        }
+
+        ushort mode = BitConverter.ToUInt16(buffer[StatxModeOffset..]);
+        return (mode & SIfMt) == SIfReg;
     }
 
     private static long Seek(SafeFileHandle file, long offset, int whence)

@@ -46,8 +46,10 @@ public sealed class VhdxDisk : IBlockDevice
         var seen = new HashSet<string>(StringComparer.Ordinal);
         try
         {
+            // The whole chain is validated with every file read-only; only then is the top reopened for writing,
+            // so that refusing a chain never changes a file (a writable open updates the headers at once).
             string current = Path.GetFullPath(path);
-            VhdxFile file = VhdxFile.Open(path, options.ReadOnly);
+            VhdxFile file = VhdxFile.Open(path, readOnly: true);
             files.Add(file);
             seen.Add(CanonicalPath(current));
             while (file.HasParent)
@@ -68,6 +70,16 @@ public sealed class VhdxDisk : IBlockDevice
                 CheckLink(file, current, parent, parentPath);
                 file = parent;
                 current = parentPath;
+            }
+
+            if (!options.ReadOnly)
+            {
+                files[0].DisposeAsync().AsTask().GetAwaiter().GetResult();
+                files[0] = VhdxFile.Open(path, readOnly: false);
+                if (files.Count > 1)
+                {
+                    CheckLink(files[0], path, files[1], files[1].Path);
+                }
             }
 
             return new VhdxDisk([.. files]);

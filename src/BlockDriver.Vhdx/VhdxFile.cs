@@ -38,6 +38,10 @@ public sealed class VhdxFile : IAsyncDisposable
     private FileHeader _header;
     private int _currentHeaderSlot;
     private long _fileEnd;
+
+    // Length of a read-only file at open; reads past it are zeroes without asking the kernel (a replayed log may
+    // describe a longer file, at offsets the host file system cannot even address).
+    private readonly long _readOnlyLength;
     private bool _sessionStarted;
     private ulong _logSequence;
     private long _logPosition;
@@ -55,7 +59,8 @@ public sealed class VhdxFile : IAsyncDisposable
         Regions = state.Regions;
         _bat = state.Bat;
         _batOffset = state.BatOffset;
-        _fileEnd = AlignUp(state.FileLength);
+        _fileEnd = AlignUp(Math.Max(state.FileLength, state.AllocatedEnd));
+        _readOnlyLength = readOnly ? RandomAccess.GetLength(handle) : -1;
         _overlay = state.Overlay;
         ReplayedLog = state.ReplayedLog;
         _geometry = state.Geometry;
@@ -165,6 +170,11 @@ public sealed class VhdxFile : IAsyncDisposable
             throw new BlockDriverException(ErrorKind.NotFound, $"{path}: no such file.");
         }
 
+        if (!SparseFile.IsRegularFile(path))
+        {
+            throw new BlockDriverException(ErrorKind.InvalidArgument, $"{path}: not a regular file.");
+        }
+
         SafeFileHandle handle;
         try
         {
@@ -228,6 +238,13 @@ public sealed class VhdxFile : IAsyncDisposable
     /// file read as zeroes.</summary>
     internal async ValueTask ReadDataAsync(long fileOffset, Memory<byte> buffer, CancellationToken ct)
     {
+        if (_readOnlyLength >= 0 && fileOffset + buffer.Length > _readOnlyLength)
+        {
+            int inFile = (int)Math.Clamp(_readOnlyLength - fileOffset, 0, buffer.Length);
+            buffer.Span[inFile..].Clear();
+            buffer = buffer[..inFile];
+        }
+
         int done = 0;
         while (done < buffer.Length)
         {

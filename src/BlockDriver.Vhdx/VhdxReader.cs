@@ -14,12 +14,18 @@ internal static class VhdxReader
     private const long MaxLogLength = 256L * VhdxConstants.MiB;
     private const long MaxMetadataRegionLength = 64L * VhdxConstants.MiB;
 
+    // The largest file a VHDX can need: a 64 TiB disk plus its metadata, generously.
+    private const long MaxFileLength = VhdxConstants.MaxVirtualDiskSize + (64L * 1024 * VhdxConstants.MiB);
+
     /// <summary>Everything a <see cref="VhdxFile"/> starts from.</summary>
     internal sealed record State(FileHeader Header, int HeaderSlot, VhdxMetadata Metadata, RegionTable Regions,
         VhdxGeometry Geometry, ulong[] Bat, long BatOffset, long FileLength, List<LogUpdate>? Overlay, bool ReplayedLog)
     {
         /// <summary>The log sequence the overlay came from, to apply in place on a writable open.</summary>
         public LogReplay? Replay { get; init; }
+
+        /// <summary>One past the last byte any structure may use (full blocks); new blocks go at or after it.</summary>
+        public long AllocatedEnd { get; init; }
     }
 
     /// <summary>Parses and validates the whole file without changing it; then, for a writable open, starts the
@@ -49,7 +55,14 @@ internal static class VhdxReader
 
         if (state.Replay is not null)
         {
-            Apply(handle, state.Replay);
+            try
+            {
+                Apply(handle, state.Replay);
+            }
+            catch (IOException e)
+            {
+                throw new BlockDriverException(ErrorKind.Unavailable, $"{path}: replaying the log failed: {e.Message}", e);
+            }
         }
 
         (header, slot) = FileHeader.WriteUpdate(handle, header, slot, header with { LogGuid = Guid.Empty });
@@ -97,13 +110,14 @@ internal static class VhdxReader
 
         List<LogUpdate>? overlay = null;
         LogReplay? pending = null;
+        if (logLength > 0 && logOffset > fileLength - logLength)
+        {
+            // Besides being unreadable, a log past the end would be handed out as payload space by a writer.
+            throw new VhdxFormatException(path, "header", -1, $"the log lies past the end of the file (log at {logOffset} of {logLength} bytes, file of {fileLength} bytes).");
+        }
+
         if (header.LogGuid != Guid.Empty && logLength > 0)
         {
-            if (logOffset + logLength > fileLength)
-            {
-                throw new VhdxFormatException(path, "log", logOffset, "the log lies past the end of the file.");
-            }
-
             byte[] log = ReadExactly(handle, logOffset, (int)logLength);
             LogReplay? replay = VhdxLog.FindActiveSequence(log, header.LogGuid);
 
@@ -112,6 +126,7 @@ internal static class VhdxReader
             // treats this the same way; the spec's stricter reading would refuse a file nothing is wrong with).
             if (replay is not null)
             {
+                ValidateReplay(path, logOffset, replay);
                 if (fileLength < replay.FlushedFileOffset)
                 {
                     throw new VhdxFormatException(path, "log", logOffset, $"the file is {fileLength} bytes but the log says {replay.FlushedFileOffset} bytes were stable: it was truncated.");
@@ -128,7 +143,7 @@ internal static class VhdxReader
         RegionTableEntry metadataRegion = regions.Find(VhdxGuids.MetadataRegion)!.Value;
         foreach (RegionTableEntry region in regions.Entries)
         {
-            if (region.FileOffset + region.Length > fileLength)
+            if (region.FileOffset > fileLength - region.Length)
             {
                 throw new VhdxFormatException(path, "region table", VhdxConstants.RegionTable1Offset, $"region {region.Guid} at {region.FileOffset} of {region.Length} bytes lies past the end of the {fileLength}-byte file.");
             }
@@ -154,8 +169,8 @@ internal static class VhdxReader
             bat[i] = BinaryPrimitives.ReadUInt64LittleEndian(batBytes.AsSpan(i * 8));
         }
 
-        ValidateLayout(path, header, regions, geometry, metadata, bat, batRegion.FileOffset, fileLength);
-        return new State(header, slot, metadata, regions, geometry, bat, batRegion.FileOffset, fileLength, overlay, pending is not null) { Replay = pending };
+        long allocatedEnd = ValidateLayout(path, header, regions, geometry, metadata, bat, batRegion.FileOffset, fileLength);
+        return new State(header, slot, metadata, regions, geometry, bat, batRegion.FileOffset, fileLength, overlay, pending is not null) { Replay = pending, AllocatedEnd = allocatedEnd };
     }
 
     private static (FileHeader Header, int Slot) ChooseHeader(string path, byte[] headerSection)
@@ -219,10 +234,11 @@ internal static class VhdxReader
         }
     }
 
-    private static void ValidateLayout(string path, FileHeader header, RegionTable regions, VhdxGeometry geometry,
+    private static long ValidateLayout(string path, FileHeader header, RegionTable regions, VhdxGeometry geometry,
         VhdxMetadata metadata, ulong[] bat, long batOffset, long fileLength)
     {
         var objects = new List<(long Start, long End, string What)> { (0, VhdxConstants.HeaderSectionLength, "the header section") };
+        long allocatedEnd = 0;
         if (header.LogLength > 0)
         {
             objects.Add(((long)header.LogOffset, (long)header.LogOffset + header.LogLength, "the log"));
@@ -279,12 +295,15 @@ internal static class VhdxReader
             // A block must lie wholly inside the file; a file cut short (truncated copy, full disk) would otherwise
             // read the missing part as zeroes without a word. The last payload block counts only its virtual part.
             long needed = isBitmap ? length : geometry.BlockLength(i - (i / (geometry.ChunkRatio + 1)));
-            if (entry.FileOffset < VhdxConstants.HeaderSectionLength || entry.FileOffset + needed > fileLength)
+            if (entry.FileOffset < VhdxConstants.HeaderSectionLength || entry.FileOffset > fileLength - needed)
             {
                 throw new VhdxFormatException(path, $"BAT entry {i}", entryOffset, $"block at {entry.FileOffset} of {needed} bytes lies outside the {fileLength}-byte file (truncated?).");
             }
 
-            objects.Add((entry.FileOffset, entry.FileOffset + length, $"BAT entry {i}"));
+            // Overlaps count only the bytes a block uses (a short last block may sit at the end of the file); the
+            // writer allocates past the full block, so it never lands inside one.
+            objects.Add((entry.FileOffset, entry.FileOffset + needed, $"BAT entry {i}"));
+            allocatedEnd = Math.Max(allocatedEnd, entry.FileOffset + length);
         }
 
         objects.Sort((a, b) => a.Start.CompareTo(b.Start));
@@ -293,6 +312,28 @@ internal static class VhdxReader
             if (objects[i].Start < objects[i - 1].End)
             {
                 throw new VhdxFormatException(path, "layout", objects[i].Start, $"{objects[i].What} overlaps {objects[i - 1].What}.");
+            }
+        }
+
+        return Math.Max(allocatedEnd, objects[^1].End);
+    }
+
+    // Every update must lie inside the file the entry describes (LastFileOffset), and that file must be of a size a
+    // VHDX can have; checked before a writable open applies anything, so a hostile log changes nothing.
+    private static void ValidateReplay(string path, long logOffset, LogReplay replay)
+    {
+        if (replay.LastFileOffset < 0 || replay.LastFileOffset > MaxFileLength || replay.FlushedFileOffset < 0
+            || replay.FlushedFileOffset > replay.LastFileOffset)
+        {
+            throw new VhdxFormatException(path, "log", logOffset, $"entry {replay.HeadSequence} gives absurd file sizes (flushed {replay.FlushedFileOffset}, last {replay.LastFileOffset}).");
+        }
+
+        foreach (LogUpdate update in replay.Updates)
+        {
+            if (update.FileOffset < VhdxConstants.RegionTable1Offset || update.Length < 0
+                || update.FileOffset > replay.LastFileOffset - update.Length)
+            {
+                throw new VhdxFormatException(path, "log", logOffset, $"an update at {update.FileOffset} of {update.Length} bytes lies before the region table or past the file's last offset {replay.LastFileOffset}.");
             }
         }
     }
