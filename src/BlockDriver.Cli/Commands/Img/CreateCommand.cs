@@ -63,11 +63,13 @@ internal sealed class CreateCommand : CliCommand
                 throw new BlockDriverException(ErrorKind.InvalidArgument, "a size is required for a dynamic image (for example: img create disk.vhdx 10G).");
             }
 
+            CreateDirectoryOf(file);
             VhdxFile.CreateDynamic(file, virtualSize, new VhdxCreateOptions { BlockSize = blockSize, LogicalSectorSize = sectorSize ?? 512 });
         }
         else
         {
             await CheckParentAsync(parent, size, sectorSize).ConfigureAwait(false);
+            CreateDirectoryOf(file);
             await VhdxFile.CreateDifferencingAsync(file, parent, new VhdxCreateOptions { BlockSize = blockSize }, ct).ConfigureAwait(false);
         }
 
@@ -100,6 +102,16 @@ internal sealed class CreateCommand : CliCommand
                 throw new BlockDriverException(ErrorKind.InvalidArgument,
                     $"--sector-size {n} differs from the parent's {file.LogicalSectorSize}-byte sectors.");
             }
+        }
+    }
+
+    // Like mkdir -p for the image's directory, so that "img create .blockdriver/base.vhdx 1G" works in a fresh tree.
+    private static void CreateDirectoryOf(string file)
+    {
+        string? directory = Path.GetDirectoryName(Path.GetFullPath(file));
+        if (directory is not null)
+        {
+            Directory.CreateDirectory(directory);
         }
     }
 }
