@@ -169,6 +169,19 @@ internal static class VhdxReader
             bat[i] = BinaryPrimitives.ReadUInt64LittleEndian(batBytes.AsSpan(i * 8));
         }
 
+        if (pending is not null)
+        {
+            // A log may only describe a file this disk could need: every structure, every block allocated, and
+            // as much again for space leaked by crashes. Anything larger is refused before it is applied.
+            long structures = regions.Entries.Max(r => r.FileOffset + r.Length);
+            long blocks = (geometry.PayloadBlocks * geometry.BlockSize) + (geometry.SectorBitmapBlocks * VhdxConstants.SectorBitmapBlockSize);
+            long limit = Math.Max(structures, logOffset + logLength) + (2 * blocks);
+            if (pending.LastFileOffset > limit)
+            {
+                throw new VhdxFormatException(path, "log", logOffset, $"entry {pending.HeadSequence} describes a {pending.LastFileOffset}-byte file; this disk never needs more than {limit} bytes.");
+            }
+        }
+
         long allocatedEnd = ValidateLayout(path, header, regions, geometry, metadata, bat, batRegion.FileOffset, fileLength);
         return new State(header, slot, metadata, regions, geometry, bat, batRegion.FileOffset, fileLength, overlay, pending is not null) { Replay = pending, AllocatedEnd = allocatedEnd };
     }
