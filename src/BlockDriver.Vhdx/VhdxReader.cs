@@ -59,8 +59,9 @@ internal static class VhdxReader
             {
                 Apply(handle, state.Replay);
             }
-            catch (IOException e)
+            catch (Exception e) when (e is IOException or ArgumentOutOfRangeException)
             {
+                // .NET reports EFBIG (a file larger than the host file system allows) as ArgumentOutOfRange.
                 throw new BlockDriverException(ErrorKind.Unavailable, $"{path}: replaying the log failed: {e.Message}", e);
             }
         }
