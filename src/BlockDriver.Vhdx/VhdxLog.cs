@@ -73,13 +73,19 @@ internal static class VhdxLog
 
     /// <summary>Finds the active sequence in <paramref name="log"/> (the whole log area) and returns the updates to
     /// replay in order, or null when no valid sequence exists.</summary>
+    /// <exception cref="InvalidDataException">The log is crafted to make the search unreasonably expensive.</exception>
     public static LogReplay? FindActiveSequence(byte[] log, Guid logGuid)
     {
         int positions = log.Length / Sector;
         var entries = new LogEntryInfo?[positions];
+
+        // Checksumming an entry costs its length; real logs hold entries that do not overlap, so the whole scan
+        // costs about one log length. A crafted log of overlapping giant entries would cost positions × length:
+        // stop at a generous budget instead of spinning.
+        long budget = 16L * log.Length;
         for (int i = 0; i < positions; i++)
         {
-            entries[i] = TryParse(log, i * Sector, logGuid);
+            entries[i] = TryParse(log, i * Sector, logGuid, ref budget);
         }
 
         LogEntryInfo? bestHead = null;
@@ -151,7 +157,7 @@ internal static class VhdxLog
         return null;
     }
 
-    private static LogEntryInfo? TryParse(byte[] log, int position, Guid logGuid)
+    private static LogEntryInfo? TryParse(byte[] log, int position, Guid logGuid, ref long budget)
     {
         int logLength = log.Length;
         if (BinaryPrimitives.ReadUInt32LittleEndian(log.AsSpan(position)) != EntrySignature)
@@ -168,6 +174,12 @@ internal static class VhdxLog
             || count > length / DescriptorSize)
         {
             return null;
+        }
+
+        budget -= length;
+        if (budget < 0)
+        {
+            throw new InvalidDataException("the log holds far more overlapping entry headers than a writer produces.");
         }
 
         // The entry may wrap around the end of the log; work on a contiguous copy.

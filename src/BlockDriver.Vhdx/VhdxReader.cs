@@ -120,7 +120,15 @@ internal static class VhdxReader
         if (header.LogGuid != Guid.Empty && logLength > 0)
         {
             byte[] log = ReadExactly(handle, logOffset, (int)logLength);
-            LogReplay? replay = VhdxLog.FindActiveSequence(log, header.LogGuid);
+            LogReplay? replay;
+            try
+            {
+                replay = VhdxLog.FindActiveSequence(log, header.LogGuid);
+            }
+            catch (InvalidDataException e)
+            {
+                throw new VhdxFormatException(path, "log", logOffset, e.Message);
+            }
 
             // No valid sequence although LogGuid is set: a writer stopped after starting its session and before
             // its first entry was complete. Nothing it logged was applied, so there is nothing to replay (qemu

@@ -686,6 +686,44 @@ public sealed class MalformedFileTests : IDisposable
         }
     }
 
+    [Fact]
+    public async Task Log_flooded_with_giant_overlapping_entries_is_refused_quickly()
+    {
+        // Every 4 KiB of the log starts an entry header that claims the whole log: checksumming them all would
+        // cost (log length / 4 KiB) × log length. The search must give up with a typed error, not spin.
+        // A 64 MiB log at the end of the file: 16384 headers × 64 MiB each would be a petabyte of checksumming.
+        (string path, _) = await CreateBaseAsync();
+        var logGuid = Guid.NewGuid();
+        long logOffset = new FileInfo(path).Length;
+        const int logLength = 64 * MiB;
+        foreach (int slot in new[] { 0, 1 })
+        {
+            RawVhdx.EditHeader(path, slot, h =>
+            {
+                logGuid.TryWriteBytes(h.AsSpan(48, 16));
+                BinaryPrimitives.WriteUInt32LittleEndian(h.AsSpan(68), logLength);
+                BinaryPrimitives.WriteUInt64LittleEndian(h.AsSpan(72), (ulong)logOffset);
+            });
+        }
+
+        byte[] log = new byte[logLength];
+        for (int position = 0; position < logLength; position += 4096)
+        {
+            Span<byte> entry = log.AsSpan(position, 64);
+            "loge"u8.CopyTo(entry);
+            BinaryPrimitives.WriteUInt32LittleEndian(entry[8..], (uint)logLength);
+            BinaryPrimitives.WriteUInt64LittleEndian(entry[16..], 1);
+            logGuid.TryWriteBytes(entry.Slice(32, 16));
+        }
+
+        RawVhdx.Write(path, logOffset, log);
+        string before = RawVhdx.Sha256(path);
+        var error = await Assert.ThrowsAsync<VhdxFormatException>(() =>
+            Task.Run(() => VhdxFile.Open(path, readOnly: true)).WaitAsync(TimeSpan.FromSeconds(10)));
+        Assert.Contains("log", error.Message, StringComparison.Ordinal);
+        Assert.Equal(before, RawVhdx.Sha256(path));
+    }
+
     // ---- Truncation ------------------------------------------------------------------------------------------
 
     [Theory]
