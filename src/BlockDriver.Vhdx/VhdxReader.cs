@@ -46,6 +46,20 @@ internal static class VhdxReader
             throw new BlockDriverException(ErrorKind.Unavailable, $"{path}: the file has no log, so it cannot be written safely; open it read-only.");
         }
 
+        if (state.Replay is { } replay && replay.LastFileOffset > RandomAccess.GetLength(handle))
+        {
+            // Grow the file to the size the log describes first: it changes no byte, and a size the host file
+            // system cannot hold is then refused before the headers change.
+            try
+            {
+                RandomAccess.SetLength(handle, replay.LastFileOffset);
+            }
+            catch (Exception e) when (e is IOException or ArgumentOutOfRangeException)
+            {
+                throw new BlockDriverException(ErrorKind.Unavailable, $"{path}: the log needs the file to grow to {replay.LastFileOffset} bytes, which the host file system refuses: {e.Message}", e);
+            }
+        }
+
         // MS-VHDX 2.2.2: a new FileWriteGuid before any other change of the session, log replay included.
         (header, slot) = FileHeader.WriteUpdate(handle, header, slot, header with { FileWriteGuid = Guid.NewGuid() });
         if (header.LogGuid == Guid.Empty)
@@ -176,19 +190,6 @@ internal static class VhdxReader
         for (int i = 0; i < bat.Length; i++)
         {
             bat[i] = BinaryPrimitives.ReadUInt64LittleEndian(batBytes.AsSpan(i * 8));
-        }
-
-        if (pending is not null)
-        {
-            // A log may only describe a file this disk could need: every structure, every block allocated, and
-            // as much again for space leaked by crashes. Anything larger is refused before it is applied.
-            long structures = regions.Entries.Max(r => r.FileOffset + r.Length);
-            long blocks = (geometry.PayloadBlocks * geometry.BlockSize) + (geometry.SectorBitmapBlocks * VhdxConstants.SectorBitmapBlockSize);
-            long limit = Math.Max(structures, logOffset + logLength) + (2 * blocks);
-            if (pending.LastFileOffset > limit)
-            {
-                throw new VhdxFormatException(path, "log", logOffset, $"entry {pending.HeadSequence} describes a {pending.LastFileOffset}-byte file; this disk never needs more than {limit} bytes.");
-            }
         }
 
         long allocatedEnd = ValidateLayout(path, header, regions, geometry, metadata, bat, batRegion.FileOffset, fileLength);
