@@ -1,4 +1,3 @@
-using BlockDriver.Testing;
 using Xunit.Abstractions;
 
 namespace BlockDriver.Cli.Tests.Support;

@@ -1,5 +1,4 @@
 using BlockDriver.Abstractions;
-using BlockDriver.Testing;
 using BlockDriver.Vhdx;
 
 namespace BlockDriver.Cli.Tests.Support;

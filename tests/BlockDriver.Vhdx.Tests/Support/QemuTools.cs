@@ -1,5 +1,5 @@
-using System.Diagnostics;
 using System.Text.Json;
+using BlockDriver.Testing;
 
 namespace BlockDriver.Vhdx.Tests.Support;
 
@@ -7,8 +7,6 @@ namespace BlockDriver.Vhdx.Tests.Support;
 /// installs them, so a skip would hide a broken environment.</summary>
 internal static class QemuTools
 {
-    private static readonly TimeSpan Timeout = TimeSpan.FromMinutes(2);
-
     public sealed record Result(int ExitCode, string Stdout, string Stderr)
     {
         public override string ToString() => $"exit {ExitCode}; stdout: {Stdout.Trim()}; stderr: {Stderr.Trim()}";
@@ -68,30 +66,7 @@ internal static class QemuTools
 
     private static async Task<Result> RunAsync(string tool, string[] args)
     {
-        var start = new ProcessStartInfo(Locate(tool))
-        {
-            RedirectStandardOutput = true,
-            RedirectStandardError = true,
-            UseShellExecute = false,
-        };
-        foreach (string arg in args)
-        {
-            start.ArgumentList.Add(arg);
-        }
-
-        using var process = Process.Start(start)!;
-        Task<string> stdout = process.StandardOutput.ReadToEndAsync();
-        Task<string> stderr = process.StandardError.ReadToEndAsync();
-        try
-        {
-            await process.WaitForExitAsync().WaitAsync(Timeout);
-        }
-        catch (TimeoutException)
-        {
-            process.Kill(entireProcessTree: true);
-            throw;
-        }
-
-        return new Result(process.ExitCode, await stdout, await stderr);
+        ProcessResult result = await ChildProcess.RunAsync(Locate(tool), args, Environment.CurrentDirectory);
+        return new Result(result.ExitCode, result.Stdout, result.Stderr);
     }
 }

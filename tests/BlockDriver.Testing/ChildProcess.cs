@@ -1,10 +1,10 @@
 using System.Diagnostics;
 
-namespace BlockDriver.Cli.Tests.Support;
+namespace BlockDriver.Testing;
 
 /// <summary>Runs a program to completion with stdout and stderr captured (so both are redirected, as in a script:
 /// the CLI shows no progress bars).</summary>
-internal static class ChildProcess
+public static class ChildProcess
 {
     private static readonly TimeSpan Timeout = TimeSpan.FromMinutes(3);
 

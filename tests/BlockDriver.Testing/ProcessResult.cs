@@ -1,4 +1,4 @@
-namespace BlockDriver.Cli.Tests.Support;
+namespace BlockDriver.Testing;
 
 /// <summary>How a child process ended and what it printed.</summary>
 public sealed record ProcessResult(int ExitCode, string Stdout, string Stderr)
