@@ -14,6 +14,9 @@ namespace BlockDriver.Vhdx;
 /// </remarks>
 public sealed class VhdxDisk : IBlockDevice
 {
+    [ThreadStatic]
+    private static List<List<BlockRun>>? _scratch;
+
     private readonly VhdxFile[] _files;
 
     private VhdxDisk(VhdxFile[] files)
@@ -147,7 +150,7 @@ public sealed class VhdxDisk : IBlockDevice
     public ValueTask ReadAsync(long offset, Memory<byte> buffer, CancellationToken ct = default)
     {
         BlockDeviceGuard.CheckRange(this, offset, buffer.Length);
-        return ReadLevelAsync(0, offset, buffer, ct);
+        return ReadResolvedAsync(offset, buffer, ct);
     }
 
     /// <inheritdoc/>
@@ -269,32 +272,38 @@ public sealed class VhdxDisk : IBlockDevice
         return target?.FullName ?? full;
     }
 
-    private async ValueTask ReadLevelAsync(int level, long offset, Memory<byte> buffer, CancellationToken ct)
+    // Resolves the whole request through the chain first (in memory: BAT and bitmap lookups, no awaits), then
+    // reads each data extent from the file that holds it. One pass, one list, whatever the chain depth.
+    private async ValueTask ReadResolvedAsync(long offset, Memory<byte> buffer, CancellationToken ct)
     {
-        VhdxFile file = _files[level];
-        var runs = new List<BlockRun>();
-        file.Resolve(offset, buffer.Length, runs);
-        foreach (BlockRun run in runs)
+        var extents = new List<ChainExtent>();
+        MapLevel(0, offset, buffer.Length, extents);
+        foreach (ChainExtent extent in extents)
         {
-            Memory<byte> slice = buffer.Slice((int)(run.Offset - offset), (int)run.Length);
-            switch (run.Kind)
+            Memory<byte> slice = buffer.Slice((int)(extent.Offset - offset), (int)extent.Length);
+            if (extent.Kind == ExtentKind.Data)
             {
-                case RunKind.Present:
-                    await file.ReadDataAsync(run.FileOffset, slice, ct).ConfigureAwait(false);
-                    break;
-                case RunKind.Parent when level + 1 < _files.Length:
-                    await ReadLevelAsync(level + 1, run.Offset, slice, ct).ConfigureAwait(false);
-                    break;
-                default:
-                    slice.Span.Clear();
-                    break;
+                await _files[extent.Layer].ReadDataAsync(extent.FileOffset, slice, ct).ConfigureAwait(false);
+            }
+            else
+            {
+                slice.Span.Clear();
             }
         }
     }
 
     private void MapLevel(int level, long offset, long length, List<ChainExtent> output)
     {
-        var runs = new List<BlockRun>();
+        // Scratch lists per chain level, reused by every request on this thread: the walk is synchronous, so a
+        // level's list is never in use twice at once.
+        _scratch ??= [];
+        while (_scratch.Count <= level)
+        {
+            _scratch.Add(new List<BlockRun>());
+        }
+
+        List<BlockRun> runs = _scratch[level];
+        runs.Clear();
         _files[level].Resolve(offset, length, runs);
         foreach (BlockRun run in runs)
         {
