@@ -3,6 +3,8 @@ using System.CommandLine.Invocation;
 using System.CommandLine.Parsing;
 using BlockDriver.Cli.Commands;
 using BlockDriver.Cli.Commands.Img;
+using BlockDriver.Cli.Commands.Layer;
+using BlockDriver.Cli.Commands.Store;
 
 namespace BlockDriver.Cli;
 
@@ -25,7 +27,11 @@ internal static class Program
     public static RootCommand CreateRootCommand() =>
         new("blockdriver: block-level snapshot storage on VHDX layers.")
         {
+            StoreCommand.RootOption,
             new ImgCommand(),
+            new LayerCommand(),
+            new DfCommand(),
+            new StoreGroupCommand(),
         };
 
     // Usage errors in the same one-line form as every other error, qemu-img style, rather than System.CommandLine's

@@ -10,7 +10,8 @@ public sealed class ParentLocator
 {
     internal const string LinkageKey = "parent_linkage";
     internal const string Linkage2Key = "parent_linkage2";
-    internal const string RelativePathKey = "relative_path";
+    /// <summary>The locator key of the parent's path relative to the child's directory (MS-VHDX 2.6.2.6.1).</summary>
+    public const string RelativePathKey = "relative_path";
     internal const string VolumePathKey = "volume_path";
     internal const string AbsolutePathKey = "absolute_win32_path";
 

@@ -331,6 +331,32 @@ public sealed class VhdxFile : IAsyncDisposable
         }
     }
 
+    /// <summary>Commits, then records <paramref name="dataWriteGuid"/> as the file's DataWriteGuid. Only for a file built to
+    /// read exactly like another one it replaces (the result of merging or flattening a layer), so that the
+    /// children linked to the replaced file's DataWriteGuid stay valid. The next change generates a new
+    /// DataWriteGuid, as any first change of a session does.</summary>
+    /// <exception cref="BlockDriverException">ReadOnly.</exception>
+    public async ValueTask AdoptDataWriteGuidAsync(Guid dataWriteGuid, CancellationToken ct = default)
+    {
+        if (IsReadOnly)
+        {
+            throw new BlockDriverException(ErrorKind.ReadOnly, $"{Path} is open read-only.");
+        }
+
+        await CommitAsync(ct).ConfigureAwait(false);
+        await _gate.WaitAsync(ct).ConfigureAwait(false);
+        try
+        {
+            ThrowIfUnusable();
+            UpdateHeader(_header with { DataWriteGuid = dataWriteGuid });
+            _sessionStarted = false;
+        }
+        finally
+        {
+            _gate.Release();
+        }
+    }
+
     /// <summary>Enumerates the block states of the file, one entry per payload block that is not NOT_PRESENT.</summary>
     public IEnumerable<(long Block, PayloadBlockState State, long FileOffset)> AllocatedBlocks()
     {

@@ -7,4 +7,8 @@ namespace BlockDriver.Cli.Output;
 [JsonSourceGenerationOptions(PropertyNamingPolicy = JsonKnownNamingPolicy.CamelCase, WriteIndented = true)]
 [JsonSerializable(typeof(ImageInfo))]
 [JsonSerializable(typeof(List<MapEntry>))]
+[JsonSerializable(typeof(LayerJson))]
+[JsonSerializable(typeof(List<LayerJson>))]
+[JsonSerializable(typeof(DfJson))]
+[JsonSerializable(typeof(List<ReconcileJson>))]
 internal sealed partial class CliJsonContext : JsonSerializerContext;

@@ -1,6 +1,6 @@
 using System.CommandLine;
 using BlockDriver.Abstractions;
-using BlockDriver.Cli.Images;
+using BlockDriver.Core.Images;
 using BlockDriver.Vhdx;
 
 namespace BlockDriver.Cli.Commands.Img;

@@ -1,7 +1,7 @@
 using System.CommandLine;
 using BlockDriver.Abstractions;
-using BlockDriver.Cli.Images;
 using BlockDriver.Cli.Output;
+using BlockDriver.Core.Images;
 
 namespace BlockDriver.Cli.Commands.Img;
 

@@ -2,8 +2,8 @@ using System.CommandLine;
 using System.Globalization;
 using System.Text.Json;
 using BlockDriver.Abstractions;
-using BlockDriver.Cli.Images;
 using BlockDriver.Cli.Output;
+using BlockDriver.Core.Images;
 using BlockDriver.Vhdx;
 
 namespace BlockDriver.Cli.Commands.Img;

@@ -2,6 +2,7 @@ using System.CommandLine;
 using BlockDriver.Abstractions;
 using BlockDriver.Cli.Images;
 using BlockDriver.Cli.Output;
+using BlockDriver.Core.Images;
 using BlockDriver.Vhdx;
 
 namespace BlockDriver.Cli.Commands.Img;

@@ -1,10 +1,10 @@
 using BlockDriver.Abstractions;
 
-namespace BlockDriver.Cli.Images;
+namespace BlockDriver.Core.Images;
 
 /// <summary>Byte ranges of a device, sorted and merged: where it may hold non-zero data (everything else reads as
 /// zeroes), or where two devices may differ. Copy and compare loops read only inside them, a chunk at a time.</summary>
-internal sealed class DataMap
+public sealed class DataMap
 {
     /// <summary>The most a copy or compare loop reads at once: 4 MiB, large enough that per-request overhead
     /// vanishes, small enough for two pooled buffers. A multiple of every sector size.</summary>

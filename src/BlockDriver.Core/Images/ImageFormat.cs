@@ -1,7 +1,7 @@
-namespace BlockDriver.Cli.Images;
+namespace BlockDriver.Core.Images;
 
 /// <summary>The image formats the CLI reads and writes.</summary>
-internal enum ImageFormat
+public enum ImageFormat
 {
     /// <summary>A plain file: byte n of the disk is byte n of the file.</summary>
     Raw,

@@ -1,11 +1,11 @@
 using BlockDriver.Abstractions;
 using BlockDriver.Vhdx;
 
-namespace BlockDriver.Cli.Images;
+namespace BlockDriver.Core.Images;
 
 /// <summary>Finds where two devices of equal length may differ, so that a <see cref="DifferenceWriter"/> or a
 /// comparison reads only there.</summary>
-internal static class DifferenceCandidates
+public static class DifferenceCandidates
 {
     /// <summary>Everywhere either device has data, except, when both are VHDX chains, the ranges that both chains
     /// take from the same file at the same place (a shared ancestor, as in rebasing onto a grandparent or

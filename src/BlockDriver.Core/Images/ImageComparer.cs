@@ -1,11 +1,11 @@
 using System.Buffers;
 using BlockDriver.Abstractions;
 
-namespace BlockDriver.Cli.Images;
+namespace BlockDriver.Core.Images;
 
 /// <summary>Compares the guest-visible contents of two devices, as <c>qemu-img compare</c> does: byte for byte
 /// over the common length, and when the lengths differ the rest of the larger one must read as zeroes.</summary>
-internal static class ImageComparer
+public static class ImageComparer
 {
     /// <summary>Returns the offset of the first byte that differs, or null when the contents are identical.
     /// Ranges where neither device has data are not read. <paramref name="progress"/> (may be null) receives the

@@ -1,7 +1,7 @@
 using System.Buffers;
 using BlockDriver.Abstractions;
 
-namespace BlockDriver.Cli.Images;
+namespace BlockDriver.Core.Images;
 
 /// <summary>Makes a target device read like a source by writing only the sectors where the two differ, which is the
 /// machinery of every copy in <c>img</c>: convert (the target is a new, all-zero file), convert -B and rebase (the
@@ -17,7 +17,7 @@ namespace BlockDriver.Cli.Images;
 /// 4096-byte-sector VHDX would be refused anyway). The target is read back before each chunk is written, so it may
 /// be the very device a caller thinks of as the base.</para>
 /// </remarks>
-internal static class DifferenceWriter
+public static class DifferenceWriter
 {
     private enum SectorState : byte
     {

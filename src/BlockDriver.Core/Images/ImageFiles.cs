@@ -1,11 +1,11 @@
 using BlockDriver.Abstractions;
 using BlockDriver.Vhdx;
 
-namespace BlockDriver.Cli.Images;
+namespace BlockDriver.Core.Images;
 
 /// <summary>Opens image files by content: a file that starts with the VHDX signature <c>vhdxfile</c>
 /// (MS-VHDX 2.2.1) is VHDX, anything else is raw, as qemu-img probes.</summary>
-internal static class ImageFiles
+public static class ImageFiles
 {
     private static readonly byte[] VhdxSignature = "vhdxfile"u8.ToArray();
 

@@ -1,0 +1,197 @@
+using BlockDriver.Abstractions;
+using BlockDriver.Vhdx;
+
+namespace BlockDriver.Core;
+
+/// <summary>The <see cref="ILayerStore"/> on a directory: catalog.db (SQLite) plus one VHDX file per layer under
+/// layers/ (see <see cref="StorePaths"/>).</summary>
+/// <remarks>
+/// <para>Every change follows one pattern: take the store lock (<see cref="StoreMutex"/>), check, journal the
+/// operation in the catalog, do the file work (new files are built under a temporary name and renamed into place),
+/// then, in one transaction, update the layer rows and delete the journal entry. A crash leaves a journal entry;
+/// the next <see cref="OpenAsync"/> rolls the operation back, or forward once its rename happened
+/// (LayerStore.Reconcile.cs).</para>
+/// <para>Sealed files are made read-only (mode 0444) as a guard for people; the guarantee comes from the store
+/// never opening them for writing.</para>
+/// </remarks>
+public sealed partial class LayerStore : ILayerStore
+{
+    private const UnixFileMode SealedMode = UnixFileMode.UserRead | UnixFileMode.GroupRead | UnixFileMode.OtherRead;
+    private const UnixFileMode WritableMode = SealedMode | UnixFileMode.UserWrite;
+
+    private readonly LayerCatalog _catalog;
+    private readonly List<ReconcileAction> _reconciliation = [];
+
+    private LayerStore(StorePaths paths, LayerCatalog catalog)
+    {
+        Paths = paths;
+        _catalog = catalog;
+    }
+
+    /// <summary>Where the store's files are.</summary>
+    public StorePaths Paths { get; }
+
+    /// <inheritdoc/>
+    public string Root => Paths.Root;
+
+    /// <inheritdoc/>
+    public IReadOnlyList<ReconcileAction> Reconciliation => _reconciliation;
+
+    /// <summary>Opens the store at <paramref name="root"/>, reconciling the catalog with the files. With
+    /// <paramref name="create"/>, a missing or empty directory becomes a new store.</summary>
+    /// <exception cref="BlockDriverException">NotFound when there is no store and <paramref name="create"/> is false;
+    /// InvalidArgument when the directory holds other things but no catalog; Corrupt when catalog.db is not ours.</exception>
+    public static async Task<LayerStore> OpenAsync(string root, bool create = false, CancellationToken ct = default)
+    {
+        ArgumentNullException.ThrowIfNull(root);
+        var paths = new StorePaths(root);
+        bool exists = File.Exists(paths.Catalog);
+        if (!exists)
+        {
+            if (File.Exists(paths.Root))
+            {
+                throw new BlockDriverException(ErrorKind.InvalidArgument, $"{paths.Root} is a file, not a BlockDriver store.");
+            }
+
+            bool empty = !Directory.Exists(paths.Root) || !Directory.EnumerateFileSystemEntries(paths.Root).Any();
+            if (!empty)
+            {
+                throw new BlockDriverException(ErrorKind.InvalidArgument,
+                    $"{paths.Root} is not a BlockDriver store (it has no catalog.db) and is not empty.");
+            }
+
+            if (!create)
+            {
+                throw new BlockDriverException(ErrorKind.NotFound, $"no BlockDriver store at {paths.Root} (create a layer to make one).");
+            }
+        }
+
+        Directory.CreateDirectory(paths.Layers);
+        Directory.CreateDirectory(paths.Locks);
+        Directory.CreateDirectory(paths.Mounts);
+        LayerCatalog catalog = LayerCatalog.Open(paths.Catalog, paths.Layers, create: !exists);
+        var store = new LayerStore(paths, catalog);
+        try
+        {
+            await store.ReconcileAsync(ct).ConfigureAwait(false);
+            return store;
+        }
+        catch
+        {
+            catalog.Dispose();
+            throw;
+        }
+    }
+
+    /// <inheritdoc/>
+    public IReadOnlyList<Layer> List() => _catalog.List();
+
+    /// <inheritdoc/>
+    public Layer Get(string id) =>
+        Find(id) ?? throw new BlockDriverException(ErrorKind.NotFound, $"no layer {id} in {Root}.");
+
+    /// <inheritdoc/>
+    public Layer? Find(string id)
+    {
+        ArgumentNullException.ThrowIfNull(id);
+        return _catalog.Find(id);
+    }
+
+    /// <inheritdoc/>
+    public IReadOnlyList<string> Children(string id) => _catalog.Children(id);
+
+    /// <inheritdoc/>
+    public async Task<LayerDevice> OpenLayerAsync(string id, bool writable, CancellationToken ct = default)
+    {
+        Layer layer = Get(id);
+        if (writable && layer.IsSealed)
+        {
+            throw new BlockDriverException(ErrorKind.ReadOnly, $"layer {id} is sealed; writing to a sealed layer is refused (clone it for a writable child).");
+        }
+
+        List<Layer> chain = Chain(layer);
+        var leases = new List<IDisposable>();
+        try
+        {
+            // Readers of every ancestor, so none is removed, merged or flattened under us; then the layer itself.
+            for (int i = chain.Count - 1; i >= 1; i--)
+            {
+                leases.Add(LayerLeases.Acquire(Paths, chain[i].Id, exclusive: false));
+            }
+
+            leases.Add(LayerLeases.Acquire(Paths, layer.Id, exclusive: writable));
+            VhdxDisk disk = await Task.Run(() => OpenChain(chain, readOnly: !writable), ct).ConfigureAwait(false);
+            return new LayerDevice(layer, disk, leases);
+        }
+        catch
+        {
+            foreach (IDisposable lease in leases)
+            {
+                lease.Dispose();
+            }
+
+            throw;
+        }
+    }
+
+    /// <inheritdoc/>
+    public LayerUsage GetUsage(string id)
+    {
+        Layer layer = Get(id);
+        List<Layer> all = _catalog.List();
+        return UsageCalculator.Compute(all, LayerSize).Layers.Single(u => u.Id == layer.Id);
+    }
+
+    /// <inheritdoc/>
+    public StoreUsage GetStoreUsage() => UsageCalculator.Compute(_catalog.List(), LayerSize, Paths.Root);
+
+    /// <inheritdoc/>
+    public ValueTask DisposeAsync()
+    {
+        _catalog.Dispose();
+        return ValueTask.CompletedTask;
+    }
+
+    private static long LayerSize(Layer layer) => File.Exists(layer.Path) ? SparseFile.AllocatedBytes(layer.Path) : 0;
+
+    // The layer and its ancestors, the layer first. The catalog's foreign key keeps parents present; a loop cannot be
+    // recorded (a parent exists before its child), but a bound keeps a damaged catalog from hanging us.
+    private List<Layer> Chain(Layer layer)
+    {
+        var chain = new List<Layer> { layer };
+        while (chain[^1].Parent is string parent)
+        {
+            if (chain.Count > 4096)
+            {
+                throw new BlockDriverException(ErrorKind.Corrupt, $"layer {layer.Id}: the catalog's parent chain does not end.");
+            }
+
+            chain.Add(Get(parent));
+        }
+
+        return chain;
+    }
+
+    // Opens the chain's files and checks that they are the ones the catalog names, in the same order.
+    private VhdxDisk OpenChain(List<Layer> chain, bool readOnly)
+    {
+        VhdxDisk disk = VhdxDisk.Open(chain[0].Path, new VhdxOpenOptions { ReadOnly = readOnly, ParentRoot = Paths.Layers });
+        try
+        {
+            string[] files = [.. disk.Files.Select(f => Path.GetFullPath(f.Path))];
+            string[] expected = [.. chain.Select(l => l.Path)];
+            if (!files.SequenceEqual(expected, StringComparer.Ordinal))
+            {
+                throw new BlockDriverException(ErrorKind.Corrupt,
+                    $"layer {chain[0].Id}: its VHDX chain is {string.Join(" -> ", files.Select(Path.GetFileName))} but the catalog says {string.Join(" -> ", expected.Select(Path.GetFileName))}.");
+            }
+
+            return disk;
+        }
+        catch
+        {
+            disk.DisposeAsync().AsTask().GetAwaiter().GetResult();
+            throw;
+        }
+    }
+}
