@@ -31,6 +31,7 @@ internal static class Program
             new ImgCommand(),
             new LayerCommand(),
             new DfCommand(),
+            new PlanCommand(),
             new StoreGroupCommand(),
         };
 

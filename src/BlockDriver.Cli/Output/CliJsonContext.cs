@@ -10,5 +10,6 @@ namespace BlockDriver.Cli.Output;
 [JsonSerializable(typeof(LayerJson))]
 [JsonSerializable(typeof(List<LayerJson>))]
 [JsonSerializable(typeof(DfJson))]
+[JsonSerializable(typeof(BlockDriver.Core.CapacityPlan))]
 [JsonSerializable(typeof(List<ReconcileJson>))]
 internal sealed partial class CliJsonContext : JsonSerializerContext;
