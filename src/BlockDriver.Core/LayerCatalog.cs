@@ -41,14 +41,22 @@ internal sealed class LayerCatalog : IDisposable
         try
         {
             connection.Open();
-            Execute(connection, "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; PRAGMA foreign_keys=ON;");
             var catalog = new LayerCatalog(connection, layersDirectory);
+
+            // An existing database is checked before anything is written to it (journal_mode=WAL rewrites the
+            // header of whatever SQLite file it is given).
+            if (!create)
+            {
+                catalog.CheckFormat(path);
+            }
+
+            Execute(connection, "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; PRAGMA foreign_keys=ON;");
             if (create)
             {
                 catalog.CreateSchema();
+                catalog.CheckFormat(path);
             }
 
-            catalog.CheckFormat(path);
             return catalog;
         }
         catch (SqliteException e)

@@ -7,13 +7,14 @@ namespace BlockDriver.Core;
 // rows whose file is gone are reported (and can be removed with RemoveAsync).
 public sealed partial class LayerStore
 {
-    /// <summary>Runs reconciliation again (it runs at open) and returns what it found and did.</summary>
+    /// <summary>Runs reconciliation again (it runs at open, see <see cref="Reconciliation"/>) and returns what it
+    /// found and did this time.</summary>
     public async Task<IReadOnlyList<ReconcileAction>> ReconcileAsync(CancellationToken ct = default)
     {
-        _reconciliation.Clear();
+        var found = new List<ReconcileAction>();
         if (!LooksInconsistent())
         {
-            return _reconciliation;
+            return found;
         }
 
         // Under the store lock every journal entry belongs to a dead process: a live one holds the lock for its
@@ -23,14 +24,14 @@ public sealed partial class LayerStore
         {
             string action = Recover(operation);
             _catalog.InTransaction(t => t.EndOperation(operation.Sequence));
-            _reconciliation.Add(new ReconcileAction(operation.Layer,
+            found.Add(new ReconcileAction(operation.Layer,
                 $"unfinished {operation.Operation}{(operation.Argument is null ? "" : " " + operation.Argument)} (pid {operation.Pid}, {operation.Started:u})", action));
         }
 
         List<Layer> layers = _catalog.List();
         foreach (Layer layer in layers.Where(l => !File.Exists(l.Path)))
         {
-            _reconciliation.Add(new ReconcileAction(layer.Id, $"file {layer.Path} is missing",
+            found.Add(new ReconcileAction(layer.Id, $"file {layer.Path} is missing",
                 "reported (the layer cannot be opened; 'blockdriver layer rm' removes its record)"));
         }
 
@@ -40,10 +41,10 @@ public sealed partial class LayerStore
             Directory.CreateDirectory(Paths.Quarantine);
             string target = Path.Combine(Paths.Quarantine, $"{DateTime.UtcNow:yyyyMMddTHHmmss}-{Path.GetFileName(file)}");
             File.Move(file, target);
-            _reconciliation.Add(new ReconcileAction(Path.GetFileName(file), "file without a catalog row", $"quarantined to {target}"));
+            found.Add(new ReconcileAction(Path.GetFileName(file), "file without a catalog row", $"quarantined to {target}"));
         }
 
-        return _reconciliation;
+        return found;
     }
 
     private bool LooksInconsistent()

@@ -20,7 +20,7 @@ public sealed partial class LayerStore : ILayerStore
     private const UnixFileMode WritableMode = SealedMode | UnixFileMode.UserWrite;
 
     private readonly LayerCatalog _catalog;
-    private readonly List<ReconcileAction> _reconciliation = [];
+    private IReadOnlyList<ReconcileAction> _reconciliation = [];
 
     private LayerStore(StorePaths paths, LayerCatalog catalog)
     {
@@ -66,14 +66,25 @@ public sealed partial class LayerStore : ILayerStore
             }
         }
 
-        Directory.CreateDirectory(paths.Layers);
-        Directory.CreateDirectory(paths.Locks);
-        Directory.CreateDirectory(paths.Mounts);
+        // The catalog first: a catalog.db that is not ours is refused before anything in the directory changes.
+        Directory.CreateDirectory(paths.Root);
         LayerCatalog catalog = LayerCatalog.Open(paths.Catalog, paths.Layers, create: !exists);
+        try
+        {
+            Directory.CreateDirectory(paths.Layers);
+            Directory.CreateDirectory(paths.Locks);
+            Directory.CreateDirectory(paths.Mounts);
+        }
+        catch
+        {
+            catalog.Dispose();
+            throw;
+        }
+
         var store = new LayerStore(paths, catalog);
         try
         {
-            await store.ReconcileAsync(ct).ConfigureAwait(false);
+            store._reconciliation = await store.ReconcileAsync(ct).ConfigureAwait(false);
             return store;
         }
         catch
@@ -84,7 +95,39 @@ public sealed partial class LayerStore : ILayerStore
     }
 
     /// <inheritdoc/>
-    public IReadOnlyList<Layer> List() => _catalog.List();
+    public IReadOnlyList<Layer> List()
+    {
+        // Creation order, except that a parent always comes before its children: a snapshot is created after the
+        // layer that becomes its child, and a revert can move a layer onto a newer parent.
+        List<Layer> layers = _catalog.List();
+        var byId = layers.ToDictionary(l => l.Id, StringComparer.Ordinal);
+        var ordered = new List<Layer>(layers.Count);
+        var placed = new HashSet<string>(StringComparer.Ordinal);
+        foreach (Layer layer in layers)
+        {
+            Place(layer);
+        }
+
+        return ordered;
+
+        void Place(Layer layer)
+        {
+            var pending = new Stack<Layer>();
+            for (Layer? current = layer; current is not null && !placed.Contains(current.Id);
+                 current = current.Parent is string p ? byId.GetValueOrDefault(p) : null)
+            {
+                pending.Push(current);
+            }
+
+            while (pending.TryPop(out Layer? next))
+            {
+                if (placed.Add(next.Id))
+                {
+                    ordered.Add(next);
+                }
+            }
+        }
+    }
 
     /// <inheritdoc/>
     public Layer Get(string id) =>

@@ -8,7 +8,13 @@ public static class ChildProcess
 {
     private static readonly TimeSpan Timeout = TimeSpan.FromMinutes(3);
 
-    public static async Task<ProcessResult> RunAsync(string program, IEnumerable<string> args, string workingDirectory)
+    public static Task<ProcessResult> RunAsync(string program, IEnumerable<string> args, string workingDirectory) =>
+        RunAsync(program, args, workingDirectory, environment: null);
+
+    /// <summary>Runs a program with this process's environment changed by <paramref name="environment"/>: a value
+    /// sets the variable, null removes it.</summary>
+    public static async Task<ProcessResult> RunAsync(
+        string program, IEnumerable<string> args, string workingDirectory, IReadOnlyDictionary<string, string?>? environment)
     {
         var start = new ProcessStartInfo(program)
         {
@@ -20,6 +26,18 @@ public static class ChildProcess
         foreach (string arg in args)
         {
             start.ArgumentList.Add(arg);
+        }
+
+        foreach ((string name, string? value) in environment ?? new Dictionary<string, string?>())
+        {
+            if (value is null)
+            {
+                start.Environment.Remove(name);
+            }
+            else
+            {
+                start.Environment[name] = value;
+            }
         }
 
         using var process = Process.Start(start)!;

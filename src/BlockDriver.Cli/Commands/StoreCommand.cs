@@ -29,6 +29,12 @@ internal abstract class StoreCommand : CliCommand
     /// <summary>True for commands that make the store when it does not exist yet (creating a layer does).</summary>
     protected virtual bool CreatesStore => false;
 
+    /// <summary>Checks the arguments before the store is opened (and possibly created), so that bad input changes
+    /// nothing. Throws on a bad argument.</summary>
+    protected virtual void CheckArguments(ParseResult parse)
+    {
+    }
+
     /// <summary>Runs with the opened store.</summary>
     protected abstract Task<int> ExecuteAsync(LayerStore store, ParseResult parse, CancellationToken ct);
 
@@ -39,12 +45,14 @@ internal abstract class StoreCommand : CliCommand
 
     protected sealed override async Task<int> ExecuteAsync(ParseResult parse, CancellationToken ct)
     {
+        CheckArguments(parse);
         LayerStore store = await LayerStore.OpenAsync(ResolveRoot(parse), CreatesStore, ct).ConfigureAwait(false);
         await using (store.ConfigureAwait(false))
         {
             foreach (ReconcileAction action in store.Reconciliation)
             {
-                Console.Error.WriteLine($"blockdriver: repaired: {action}");
+                bool repaired = !action.Action.StartsWith("reported", StringComparison.Ordinal);
+                Console.Error.WriteLine($"blockdriver: {(repaired ? "repaired" : "warning")}: {action}");
             }
 
             return await ExecuteAsync(store, parse, ct).ConfigureAwait(false);

@@ -26,6 +26,20 @@ internal sealed class LayerCreateCommand : StoreCommand
 
     protected override bool CreatesStore => true;
 
+    protected override void CheckArguments(ParseResult parse)
+    {
+        if (parse.GetValue(_size) is string size)
+        {
+            ByteSize.Parse(size, "size");
+        }
+
+        LayerOptions.ParseLabels(parse.GetValue(_labels));
+        if (parse.GetValue(_id) is string id)
+        {
+            LayerIds.Validate(id);
+        }
+    }
+
     protected override async Task<int> ExecuteAsync(LayerStore store, ParseResult parse, CancellationToken ct)
     {
         string? size = parse.GetValue(_size);

@@ -1,6 +1,7 @@
 using System.CommandLine;
 using BlockDriver.Cli.Output;
 using BlockDriver.Core;
+using BlockDriver.Core.Images;
 
 namespace BlockDriver.Cli.Commands.Layer;
 
@@ -23,6 +24,16 @@ internal sealed class LayerImportCommand : StoreCommand
     }
 
     protected override bool CreatesStore => true;
+
+    protected override void CheckArguments(ParseResult parse)
+    {
+        ImageFiles.RequireFile(parse.GetValue(_file)!);
+        LayerOptions.ParseLabels(parse.GetValue(_labels));
+        if (parse.GetValue(_id) is string id)
+        {
+            LayerIds.Validate(id);
+        }
+    }
 
     protected override async Task<int> ExecuteAsync(LayerStore store, ParseResult parse, CancellationToken ct)
     {

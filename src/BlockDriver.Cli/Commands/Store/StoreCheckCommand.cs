@@ -19,9 +19,10 @@ internal sealed class StoreCheckCommand : StoreCommand
 
     protected override async Task<int> ExecuteAsync(LayerStore store, ParseResult parse, CancellationToken ct)
     {
-        // Opening the store reconciled already (and reported on stderr); run again so the listing shows the state
-        // now, which is clean unless a layer file is missing.
-        List<ReconcileAction> findings = [.. store.Reconciliation, .. await store.ReconcileAsync(ct).ConfigureAwait(false)];
+        // Opening the store reconciled already (and reported on stderr); a second run finds only what is still
+        // wrong (missing files are reported every time). Each finding is listed once.
+        IReadOnlyList<ReconcileAction> again = await store.ReconcileAsync(ct).ConfigureAwait(false);
+        List<ReconcileAction> findings = [.. store.Reconciliation.Concat(again).DistinctBy(f => (f.Subject, f.Finding))];
         if (parse.GetValue(_json))
         {
             Console.WriteLine(JsonSerializer.Serialize([.. findings.Select(f => new ReconcileJson(f.Subject, f.Finding, f.Action))],
