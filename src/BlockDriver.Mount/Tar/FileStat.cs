@@ -1,0 +1,57 @@
+using System.Buffers.Binary;
+using BlockDriver.Abstractions;
+
+namespace BlockDriver.Mount.Tar;
+
+/// <summary>What statx(2) says about one directory entry, without following a symbolic link.</summary>
+internal readonly record struct FileStat(uint Mode, int Uid, int Gid, long Size, ulong Inode, uint Links,
+    long MtimeSeconds, uint MtimeNanoseconds, uint RdevMajor, uint RdevMinor, uint DevMajor, uint DevMinor)
+{
+    private const uint BasicStats = 0x7ff;
+
+    public uint Type => Mode & FsNative.SIfMt;
+
+    public bool IsDirectory => Type == FsNative.SIfDir;
+
+    public bool IsRegular => Type == FsNative.SIfReg;
+
+    public bool IsSymlink => Type == FsNative.SIfLnk;
+
+    /// <summary>Stats <paramref name="name"/> in directory <paramref name="dirfd"/>; null when it does not exist.</summary>
+    public static unsafe FileStat? At(int dirfd, string name)
+    {
+        byte* buffer = stackalloc byte[256];
+        if (FsNative.Statx(dirfd, name, FsNative.AtSymlinkNoFollow, BasicStats, buffer) != 0)
+        {
+            int errno = FsNative.LastError;
+            if (errno == FsNative.ENOENT)
+            {
+                return null;
+            }
+
+            throw new IOException($"statx {name}: {FsNative.Describe(errno)}");
+        }
+
+        var s = new ReadOnlySpan<byte>(buffer, 256);
+        return new FileStat(
+            BinaryPrimitives.ReadUInt16LittleEndian(s[28..]),
+            BinaryPrimitives.ReadInt32LittleEndian(s[20..]),
+            BinaryPrimitives.ReadInt32LittleEndian(s[24..]),
+            BinaryPrimitives.ReadInt64LittleEndian(s[40..]),
+            BinaryPrimitives.ReadUInt64LittleEndian(s[32..]),
+            BinaryPrimitives.ReadUInt32LittleEndian(s[16..]),
+            BinaryPrimitives.ReadInt64LittleEndian(s[112..]),
+            BinaryPrimitives.ReadUInt32LittleEndian(s[120..]),
+            BinaryPrimitives.ReadUInt32LittleEndian(s[128..]),
+            BinaryPrimitives.ReadUInt32LittleEndian(s[132..]),
+            BinaryPrimitives.ReadUInt32LittleEndian(s[136..]),
+            BinaryPrimitives.ReadUInt32LittleEndian(s[140..]));
+    }
+
+    /// <summary>Stats a path (not following a final symbolic link).</summary>
+    public static FileStat? OfPath(string path) => At(-100, path);
+
+    /// <summary>Throws unless the stat succeeded.</summary>
+    public static FileStat Require(int dirfd, string name) =>
+        At(dirfd, name) ?? throw new BlockDriverException(ErrorKind.NotFound, $"{name}: no such file.");
+}

@@ -1,0 +1,4 @@
+namespace BlockDriver.Fuse.Tests;
+
+[Collection(FuseTestCollection.Name)]
+public sealed class FuseFile512ConformanceTests : FuseFileConformanceTests;
