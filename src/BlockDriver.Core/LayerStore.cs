@@ -20,6 +20,7 @@ public sealed partial class LayerStore : ILayerStore
     private const UnixFileMode WritableMode = SealedMode | UnixFileMode.UserWrite;
 
     private readonly LayerCatalog _catalog;
+    private readonly ChainCache _chains = new();
     private IReadOnlyList<ReconcileAction> _reconciliation = [];
 
     private LayerStore(StorePaths paths, LayerCatalog catalog)
@@ -163,7 +164,7 @@ public sealed partial class LayerStore : ILayerStore
             }
 
             leases.Add(LayerLeases.Acquire(Paths, layer.Id, exclusive: writable));
-            VhdxDisk disk = await Task.Run(() => OpenChain(chain, readOnly: !writable), ct).ConfigureAwait(false);
+            VhdxDisk disk = await Task.Run(() => OpenChain(chain, readOnly: !writable, leases), ct).ConfigureAwait(false);
             return new LayerDevice(layer, disk, leases);
         }
         catch
@@ -215,10 +216,38 @@ public sealed partial class LayerStore : ILayerStore
         return chain;
     }
 
-    // Opens the chain's files and checks that they are the ones the catalog names, in the same order.
-    private VhdxDisk OpenChain(List<Layer> chain, bool readOnly)
+    /// <summary>Number of shared parent chains open in this store instance (each with its merged read index).</summary>
+    public int OpenChainCount => _chains.Count;
+
+    // Opens the layer's file over the shared chain of its parent (opened once for every layer on it, with its merged
+    // read index) and checks that the files are the ones the catalog names, in the same order. The chain lease joins
+    // the device's leases, released after the disk closes.
+    private VhdxDisk OpenChain(List<Layer> chain, bool readOnly, List<IDisposable> leases)
     {
-        VhdxDisk disk = VhdxDisk.Open(chain[0].Path, new VhdxOpenOptions { ReadOnly = readOnly, ParentRoot = Paths.Layers });
+        var options = new VhdxOpenOptions { ReadOnly = readOnly, ParentRoot = Paths.Layers };
+        VhdxDisk disk;
+        if (chain.Count == 1)
+        {
+            disk = VhdxDisk.Open(chain[0].Path, options);
+        }
+        else
+        {
+            ChainCache.Lease parent = _chains.Acquire(chain[1].Id,
+                () => VhdxChain.Open(chain[1].Path, new VhdxOpenOptions { ReadOnly = true, ParentRoot = Paths.Layers }));
+            try
+            {
+                disk = VhdxDisk.Open(chain[0].Path, parent.Chain, options);
+            }
+            catch
+            {
+                parent.Dispose();
+                throw;
+            }
+
+            // Released after the disk: LayerDevice disposes the disk first, then the leases in reverse order.
+            leases.Insert(0, parent);
+        }
+
         try
         {
             string[] files = [.. disk.Files.Select(f => Path.GetFullPath(f.Path))];

@@ -4,31 +4,46 @@ using BlockDriver.Abstractions;
 namespace BlockDriver.Vhdx;
 
 /// <summary>A virtual disk: a VHDX file and, for a differencing file, its chain of parents, as one
-/// <see cref="IBlockDevice"/>. Reads resolve through the chain by runs of sectors (a run the top file does not hold
-/// is asked of the parent as one request); writes, trims and zeroes go to the top file only.</summary>
+/// <see cref="IBlockDevice"/>. Writes, trims and zeroes go to the top file only; a read resolves in the top file,
+/// and every run the top file leaves to its parent is looked up in the parents' merged index
+/// (<see cref="VhdxChain"/>), so reads cost the same at any chain depth.</summary>
 /// <remarks>
 /// <para>Opening validates every link: the parent must exist (found by relative path, then absolute path), its
 /// current DataWriteGuid must equal the child's <c>parent_linkage</c> (or <c>parent_linkage2</c>), sector size
 /// and virtual size must match, and no file may appear twice.</para>
-/// <para>Owns all files of the chain; disposing commits the top file and closes everything.</para>
+/// <para>The parents are always read-only. <see cref="Open(string, VhdxOpenOptions?)"/> opens them as a private
+/// <see cref="VhdxChain"/> that the disk owns; <see cref="Open(string, VhdxChain, VhdxOpenOptions?)"/> uses a chain
+/// shared with other disks, which it never disposes. Disposing commits the top file and closes it (and a private
+/// chain).</para>
+/// <para>Thread safety: as <see cref="VhdxFile"/>, concurrent requests on disjoint sector ranges are safe.</para>
 /// </remarks>
 public sealed class VhdxDisk : IBlockDevice
 {
     [ThreadStatic]
-    private static List<List<BlockRun>>? _scratch;
+    private static List<BlockRun>? _scratch;
 
+    private readonly VhdxFile _top;
+    private readonly VhdxChain? _chain;
+    private readonly bool _ownsChain;
     private readonly VhdxFile[] _files;
 
-    private VhdxDisk(VhdxFile[] files)
+    private VhdxDisk(VhdxFile top, VhdxChain? chain, bool ownsChain)
     {
-        _files = files;
+        _top = top;
+        _chain = chain;
+        _ownsChain = ownsChain;
+        _files = chain is null ? [top] : [top, .. chain.Files];
     }
 
-    /// <summary>The chain, top file first, base last.</summary>
+    /// <summary>The chain, top file first, base last: index 0 is <see cref="Top"/>, index i ≥ 1 is
+    /// <see cref="VhdxChain.Files"/>[i − 1] of <see cref="Chain"/>. <see cref="ChainExtent.Layer"/> indexes it.</summary>
     public IReadOnlyList<VhdxFile> Files => _files;
 
     /// <summary>The top (writable) file.</summary>
-    public VhdxFile Top => _files[0];
+    public VhdxFile Top => _top;
+
+    /// <summary>The parents, with their merged index; null when the top file has no parent.</summary>
+    public VhdxChain? Chain => _chain;
 
     /// <inheritdoc/>
     public long Length => Top.VirtualSize;
@@ -39,61 +54,71 @@ public sealed class VhdxDisk : IBlockDevice
     /// <inheritdoc/>
     public bool IsReadOnly => Top.IsReadOnly;
 
-    /// <summary>Opens <paramref name="path"/> and its parents.</summary>
+    /// <summary>Opens <paramref name="path"/> (writable unless <see cref="VhdxOpenOptions.ReadOnly"/>) and its parents,
+    /// which it indexes as a private <see cref="VhdxChain"/>.</summary>
     /// <exception cref="BlockDriverException">NotFound for a missing file or parent; Corrupt for a malformed file,
     /// a broken link (parent changed), a loop or an escaping parent path.</exception>
     public static VhdxDisk Open(string path, VhdxOpenOptions? options = null)
     {
         options ??= new VhdxOpenOptions();
-        var files = new List<VhdxFile>();
-        var seen = new HashSet<string>(StringComparer.Ordinal);
+        VhdxFile? top = null;
+        VhdxChain? chain = null;
         try
         {
             // The whole chain is validated with every file read-only; only then is the top reopened for writing,
             // so that refusing a chain never changes a file (a writable open updates the headers at once).
-            string current = Path.GetFullPath(path);
-            VhdxFile file = VhdxFile.Open(path, readOnly: true);
-            files.Add(file);
-            seen.Add(CanonicalPath(current));
-            while (file.HasParent)
+            string fullPath = Path.GetFullPath(path);
+            top = VhdxFile.Open(path, readOnly: true);
+            if (top.HasParent)
             {
-                if (files.Count >= options.MaxChainDepth)
-                {
-                    throw new BlockDriverException(ErrorKind.Corrupt, $"{path}: the chain is deeper than {options.MaxChainDepth} files.");
-                }
-
-                string parentPath = ResolveParent(file, current, options.ParentRoot);
-                if (!seen.Add(CanonicalPath(parentPath)))
-                {
-                    throw new BlockDriverException(ErrorKind.Corrupt, $"{current}: parent {parentPath} is already in the chain (a loop).");
-                }
-
-                VhdxFile parent = VhdxFile.Open(parentPath, readOnly: true);
-                files.Add(parent);
-                CheckLink(file, current, parent, parentPath);
-                file = parent;
-                current = parentPath;
+                var seen = new HashSet<string>(StringComparer.Ordinal) { ChainLinks.CanonicalPath(fullPath) };
+                chain = VhdxChain.OpenParentsOf(top, fullPath, path, options, seen);
             }
 
             if (!options.ReadOnly)
             {
-                files[0].DisposeAsync().AsTask().GetAwaiter().GetResult();
-                files[0] = VhdxFile.Open(path, readOnly: false);
-                if (files.Count > 1)
-                {
-                    CheckLink(files[0], path, files[1], files[1].Path);
-                }
+                top = ReopenWritable(top, path, chain);
             }
 
-            return new VhdxDisk([.. files]);
+            return new VhdxDisk(top, chain, ownsChain: true);
         }
         catch
         {
-            foreach (VhdxFile file in files)
+            top?.DisposeAsync().AsTask().GetAwaiter().GetResult();
+            chain?.DisposeAsync().AsTask().GetAwaiter().GetResult();
+            throw;
+        }
+    }
+
+    /// <summary>Opens only <paramref name="path"/> (writable unless <see cref="VhdxOpenOptions.ReadOnly"/>) as a
+    /// child of <paramref name="parent"/>, a chain that other disks may share. The file's parent locator must
+    /// resolve to <paramref name="parent"/>'s top file, and the link must hold (parent_linkage, sizes). The disk
+    /// does not dispose <paramref name="parent"/>; the caller keeps it open until every disk over it is disposed.</summary>
+    /// <exception cref="BlockDriverException">NotFound for a missing file or parent; InvalidArgument when the file has
+    /// no parent or its parent is not <paramref name="parent"/>'s top; Corrupt for a malformed file, a broken link,
+    /// a loop, a chain deeper than <see cref="VhdxOpenOptions.MaxChainDepth"/> or an escaping parent path.</exception>
+    /// <exception cref="ObjectDisposedException"><paramref name="parent"/> is disposed.</exception>
+    public static VhdxDisk Open(string path, VhdxChain parent, VhdxOpenOptions? options = null)
+    {
+        ArgumentNullException.ThrowIfNull(parent);
+        parent.ThrowIfDisposed();
+        options ??= new VhdxOpenOptions();
+        VhdxFile? top = null;
+        try
+        {
+            string fullPath = Path.GetFullPath(path);
+            top = VhdxFile.Open(path, readOnly: true);
+            CheckSharedParent(top, path, fullPath, parent, options);
+            if (!options.ReadOnly)
             {
-                file.DisposeAsync().AsTask().GetAwaiter().GetResult();
+                top = ReopenWritable(top, path, parent);
             }
 
+            return new VhdxDisk(top, parent, ownsChain: false);
+        }
+        catch
+        {
+            top?.DisposeAsync().AsTask().GetAwaiter().GetResult();
             throw;
         }
     }
@@ -102,49 +127,8 @@ public sealed class VhdxDisk : IBlockDevice
     /// absolute_win32_path in the spec's order.</summary>
     /// <exception cref="BlockDriverException">NotFound when no candidate exists; Corrupt when the path found lies
     /// outside <paramref name="parentRoot"/>.</exception>
-    public static string ResolveParent(VhdxFile child, string childPath, string? parentRoot)
-    {
-        ParentLocator locator = child.ParentLocator ?? throw new InvalidOperationException($"{childPath} has no parent.");
-        string directory = Path.GetDirectoryName(Path.GetFullPath(childPath))!;
-        var tried = new List<string>();
-        foreach ((string key, string stored) in locator.CandidatePaths())
-        {
-            string candidate = stored.Replace('\\', '/');
-            if (key == ParentLocator.RelativePathKey)
-            {
-                if (Path.IsPathRooted(candidate))
-                {
-                    throw new VhdxFormatException(childPath, "parent locator", -1, $"relative_path \"{stored}\" is absolute.");
-                }
-
-                candidate = Path.GetFullPath(Path.Combine(directory, candidate));
-            }
-            else if (!Path.IsPathRooted(candidate))
-            {
-                tried.Add($"{key}={stored} (not a path on this system)");
-                continue;
-            }
-
-            candidate = Path.GetFullPath(candidate);
-            if (parentRoot is not null)
-            {
-                string root = Path.TrimEndingDirectorySeparator(Path.GetFullPath(parentRoot)) + Path.DirectorySeparatorChar;
-                if (!candidate.StartsWith(root, StringComparison.Ordinal))
-                {
-                    throw new VhdxFormatException(childPath, "parent locator", -1, $"{key} \"{stored}\" escapes {root}.");
-                }
-            }
-
-            if (File.Exists(candidate))
-            {
-                return candidate;
-            }
-
-            tried.Add($"{key}={stored} ({candidate})");
-        }
-
-        throw new BlockDriverException(ErrorKind.NotFound, $"{childPath}: parent not found; tried {string.Join(", ", tried)}.");
-    }
+    public static string ResolveParent(VhdxFile child, string childPath, string? parentRoot) =>
+        ChainLinks.ResolveParent(child, childPath, parentRoot);
 
     /// <inheritdoc/>
     public ValueTask ReadAsync(long offset, Memory<byte> buffer, CancellationToken ct = default)
@@ -217,7 +201,7 @@ public sealed class VhdxDisk : IBlockDevice
     {
         BlockDeviceGuard.CheckRange(this, offset, length);
         var output = new List<ChainExtent>();
-        MapLevel(0, offset, length, output);
+        Resolve(offset, length, output);
         foreach (ChainExtent extent in output)
         {
             ct.ThrowIfCancellationRequested();
@@ -231,15 +215,24 @@ public sealed class VhdxDisk : IBlockDevice
     public async ValueTask DisposeAsync()
     {
         List<Exception>? errors = null;
-        foreach (VhdxFile file in _files)
+        try
+        {
+            await _top.DisposeAsync().ConfigureAwait(false);
+        }
+        catch (Exception e) when (e is IOException or BlockDriverException)
+        {
+            errors = [e];
+        }
+
+        if (_ownsChain && _chain is not null)
         {
             try
             {
-                await file.DisposeAsync().ConfigureAwait(false);
+                await _chain.DisposeAsync().ConfigureAwait(false);
             }
-            catch (Exception e) when (e is IOException or BlockDriverException)
+            catch (AggregateException e)
             {
-                (errors ??= []).Add(e);
+                (errors ??= []).AddRange(e.InnerExceptions);
             }
         }
 
@@ -249,95 +242,91 @@ public sealed class VhdxDisk : IBlockDevice
         }
     }
 
-    private static void CheckLink(VhdxFile child, string childPath, VhdxFile parent, string parentPath)
+    // Refuses a top file that cannot be a child of the shared chain: no parent, already in the chain, a chain too
+    // deep, a locator naming another file, or a broken link.
+    private static void CheckSharedParent(VhdxFile top, string path, string fullPath, VhdxChain parent, VhdxOpenOptions options)
     {
-        ParentLocator locator = child.ParentLocator!;
-        if (parent.DataWriteGuid != locator.Linkage && parent.DataWriteGuid != locator.Linkage2)
+        if (!top.HasParent)
         {
-            throw new BlockDriverException(ErrorKind.Corrupt,
-                $"{childPath}: parent {parentPath} has changed since the child was made (its DataWriteGuid is {parent.DataWriteGuid:B}, the child's parent_linkage is {locator.Linkage:B}); reading the chain would show wrong data.");
+            throw new BlockDriverException(ErrorKind.InvalidArgument,
+                $"{path} has no parent; it cannot be opened over the chain of {parent.Top.Path}.");
         }
 
-        if (parent.LogicalSectorSize != child.LogicalSectorSize || parent.VirtualSize != child.VirtualSize)
+        if (parent.Contains(ChainLinks.CanonicalPath(fullPath)))
         {
-            throw new BlockDriverException(ErrorKind.Corrupt,
-                $"{childPath}: parent {parentPath} has {parent.VirtualSize} bytes in {parent.LogicalSectorSize}-byte sectors, the child {child.VirtualSize} in {child.LogicalSectorSize}-byte sectors.");
+            throw new BlockDriverException(ErrorKind.Corrupt, $"{fullPath} is already in the chain of {parent.Top.Path} (a loop).");
         }
-    }
 
-    private static string CanonicalPath(string path)
-    {
-        string full = Path.GetFullPath(path);
-        FileSystemInfo? target = File.ResolveLinkTarget(full, returnFinalTarget: true);
-        return target?.FullName ?? full;
-    }
-
-    // Resolves the whole request through the chain first (in memory: BAT and bitmap lookups, no awaits), then
-    // reads each data extent from the file that holds it. One pass, one list, whatever the chain depth.
-    private async ValueTask ReadResolvedAsync(long offset, Memory<byte> buffer, CancellationToken ct)
-    {
-        var extents = new List<ChainExtent>();
-        MapLevel(0, offset, buffer.Length, extents);
-        foreach (ChainExtent extent in extents)
+        if (1 + parent.Files.Count > options.MaxChainDepth)
         {
-            Memory<byte> slice = buffer.Slice((int)(extent.Offset - offset), (int)extent.Length);
-            if (extent.Kind == ExtentKind.Data)
+            throw new BlockDriverException(ErrorKind.Corrupt, $"{path}: the chain is deeper than {options.MaxChainDepth} files.");
+        }
+
+        string parentPath = ChainLinks.ResolveParent(top, fullPath, options.ParentRoot);
+        string expected = ChainLinks.CanonicalPath(parent.Top.Path);
+        if (ChainLinks.CanonicalPath(parentPath) != expected)
+        {
+            throw new BlockDriverException(ErrorKind.InvalidArgument,
+                $"{fullPath}: its parent is {parentPath}, not the shared chain's top {expected}.");
+        }
+
+        ChainLinks.CheckLink(top, fullPath, parent.Top, parent.Top.Path);
+    }
+
+    // Swaps the validated read-only top for a writable open of the same file, and checks the link again: the
+    // file could have been replaced in between.
+    private static VhdxFile ReopenWritable(VhdxFile readOnlyTop, string path, VhdxChain? chain)
+    {
+        readOnlyTop.DisposeAsync().AsTask().GetAwaiter().GetResult();
+        VhdxFile top = VhdxFile.Open(path, readOnly: false);
+        if (chain is not null)
+        {
+            try
             {
-                await _files[extent.Layer].ReadDataAsync(extent.FileOffset, slice, ct).ConfigureAwait(false);
+                ChainLinks.CheckLink(top, path, chain.Top, chain.Top.Path);
             }
-            else
+            catch
             {
-                slice.Span.Clear();
+                top.DisposeAsync().AsTask().GetAwaiter().GetResult();
+                throw;
             }
         }
+
+        return top;
     }
 
-    private void MapLevel(int level, long offset, long length, List<ChainExtent> output)
+    // Resolves the whole request in memory (the top file's BAT and bitmaps, then the chain's index for what the top
+    // leaves to its parent; no awaits), then reads each data extent from the file that holds it.
+    private ValueTask ReadResolvedAsync(long offset, Memory<byte> buffer, CancellationToken ct)
     {
-        // Scratch lists per chain level, reused by every request on this thread: the walk is synchronous, so a
-        // level's list is never in use twice at once.
-        _scratch ??= [];
-        while (_scratch.Count <= level)
-        {
-            _scratch.Add(new List<BlockRun>());
-        }
+        List<ChainExtent> extents = ChainReader.Rent();
+        Resolve(offset, buffer.Length, extents);
+        return ChainReader.ReadAsync(_files, extents, offset, buffer, ct);
+    }
 
-        List<BlockRun> runs = _scratch[level];
+    private void Resolve(long offset, long length, List<ChainExtent> output)
+    {
+        // The walk is synchronous, so the thread's scratch list is never in use twice at once.
+        List<BlockRun> runs = _scratch ??= [];
         runs.Clear();
-        _files[level].Resolve(offset, length, runs);
+        _top.Resolve(offset, length, runs);
         foreach (BlockRun run in runs)
         {
             switch (run.Kind)
             {
                 case RunKind.Present:
-                    Add(output, new ChainExtent(run.Offset, run.Length, ExtentKind.Data, level, run.FileOffset));
+                    ChainIndex.Append(output, new ChainExtent(run.Offset, run.Length, ExtentKind.Data, 0, run.FileOffset));
                     break;
                 case RunKind.Zero:
-                    Add(output, new ChainExtent(run.Offset, run.Length, ExtentKind.Zero, level, -1));
+                    ChainIndex.Append(output, new ChainExtent(run.Offset, run.Length, ExtentKind.Zero, 0, -1));
                     break;
-                case RunKind.Parent when level + 1 < _files.Length:
-                    MapLevel(level + 1, run.Offset, run.Length, output);
+                case RunKind.Parent when _chain is not null:
+                    _chain.ResolveUnchecked(run.Offset, run.Length, 1, output);
                     break;
                 default:
-                    Add(output, new ChainExtent(run.Offset, run.Length, ExtentKind.Hole, -1, -1));
+                    ChainIndex.Append(output, new ChainExtent(run.Offset, run.Length, ExtentKind.Hole, -1, -1));
                     break;
             }
         }
-    }
-
-    private static void Add(List<ChainExtent> output, ChainExtent extent)
-    {
-        if (output.Count > 0)
-        {
-            ChainExtent last = output[^1];
-            if (last.Kind == extent.Kind && last.Layer == extent.Layer && last.Offset + last.Length == extent.Offset
-                && (extent.FileOffset < 0 || last.FileOffset + last.Length == extent.FileOffset))
-            {
-                output[^1] = last with { Length = last.Length + extent.Length };
-                return;
-            }
-        }
-
-        output.Add(extent);
     }
 }

@@ -234,6 +234,21 @@ public sealed class VhdxFile : IAsyncDisposable
         }
     }
 
+    /// <summary>Forgets the cached sector-bitmap pages of a read-only file (a later <see cref="Resolve"/> reads them
+    /// again); a <see cref="VhdxChain"/> calls it once its index holds what they say. No-op when writable, where
+    /// the cache holds pages not yet committed.</summary>
+    internal void ReleaseBitmapPages()
+    {
+        if (IsReadOnly)
+        {
+            lock (_lock)
+            {
+                _bitmapPages.Clear();
+                _bitmapPages.TrimExcess();
+            }
+        }
+    }
+
     /// <summary>Reads payload bytes at a file offset returned by <see cref="Resolve"/>. Bytes past the end of the
     /// file read as zeroes.</summary>
     internal async ValueTask ReadDataAsync(long fileOffset, Memory<byte> buffer, CancellationToken ct)

@@ -134,6 +134,42 @@ public sealed class LayerStoreTests : StoreTestBase
     }
 
     [Fact]
+    public async Task Containers_on_one_image_share_one_chain_index_closed_with_the_last_of_them()
+    {
+        await SealedBaseAsync();
+        await Store.CreateAsync(new LayerSpec { Id = "img", Parent = "base", Kind = LayerKind.Image });
+        await WriteAsync("img", 0, 1 << 20, 5);
+        await Store.SealAsync("img");
+        byte[] image = await ContentAsync("img");
+        var devices = new List<LayerDevice>();
+        for (int i = 0; i < 5; i++)
+        {
+            await Store.CloneAsync("img", $"c{i}");
+            devices.Add(await Store.OpenLayerAsync($"c{i}", writable: true));
+        }
+
+        Assert.Equal(1, Store.OpenChainCount);
+        for (int i = 0; i < devices.Count; i++)
+        {
+            await devices[i].WriteAsync(i * 4096, TestPatterns.Bytes(100 + i, 4096));
+        }
+
+        for (int i = 0; i < devices.Count; i++)
+        {
+            byte[] expected = (byte[])image.Clone();
+            TestPatterns.Bytes(100 + i, 4096).CopyTo(expected, i * 4096);
+            Assert.Equal(expected, await StoreFactory.ReadAllAsync(devices[i]));
+        }
+
+        foreach (LayerDevice device in devices)
+        {
+            await device.DisposeAsync();
+        }
+
+        Assert.Equal(0, Store.OpenChainCount);
+    }
+
+    [Fact]
     public async Task A_writable_layer_has_one_writer_and_readers_exclude_it()
     {
         await Store.CreateAsync(new LayerSpec { Id = "w", Capacity = Capacity });

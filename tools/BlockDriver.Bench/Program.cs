@@ -38,7 +38,7 @@ try
     IReadOnlyList<Measurement> measurements = await runner.RunAsync(options.Runs, log, cancel.Token);
 
     new ReportWriter(options, measurements, runner.SequentialRequests, runner.RandomRequests, work.Path,
-        work.FileSystemType(), setup.Elapsed, loadBefore).Write(Console.Out);
+        work.FileSystemType(), setup.Elapsed, loadBefore, fixture.IndexNotes).Write(Console.Out);
     await log.WriteLineAsync($"total {total.Elapsed.TotalSeconds:F1} s; deleting {work.Path}");
     return 0;
 }

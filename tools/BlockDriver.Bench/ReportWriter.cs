@@ -12,6 +12,7 @@ namespace BlockDriver.Bench;
 /// <param name="FileSystem">The work directory's file system type.</param>
 /// <param name="Setup">Time taken to write the prepared devices.</param>
 /// <param name="LoadBefore">The host's 1-minute load average before the timed runs.</param>
+/// <param name="IndexNotes">One line per chain describing its merged index.</param>
 internal sealed record ReportWriter(
     BenchOptions Options,
     IReadOnlyList<Measurement> Measurements,
@@ -20,7 +21,8 @@ internal sealed record ReportWriter(
     string WorkDirectory,
     string FileSystem,
     TimeSpan Setup,
-    string LoadBefore)
+    string LoadBefore,
+    IReadOnlyList<string> IndexNotes)
 {
     private static readonly string[] Headings = ["device", "workload", "MB/s", "IOPS", "vs raw", "spread"];
 
@@ -165,6 +167,10 @@ internal sealed record ReportWriter(
         yield return Invariant($"A pass is {SequentialRequests} requests of 1 MiB covering the device in order (sequential) or {RandomRequests} requests of 4 KiB at offsets drawn with seed {Options.Seed}, the same for every device (random). A read run repeats its pass until {Options.MinReadTime.TotalSeconds:0.##} s have passed; a write run is one pass. Queue depth {Options.QueueDepth}: {(Options.QueueDepth == 1 ? "one request at a time, each awaited before the next" : $"{Options.QueueDepth} concurrent workers, each awaiting its own requests")}.");
         yield return "Reads: the host page cache is warm for every read row alike, the raw baseline included (all data was written just before and fits in RAM; caches cannot be dropped reliably without root). The reads therefore measure the driver's CPU and system-call path rather than the disk, which is what makes the ratios meaningful.";
         yield return "Writes: each run writes to a fresh, empty device (a sparse raw file, a new dynamic VHDX, a new differencing child on top of the chain) and its time includes the final FlushAsync (fsync; for VHDX also the metadata commit through the log).";
-        yield return "Chain depth N: the dynamic VHDX as base, holding all data, plus N differencing layers; 1 MiB unit u is rewritten in layer u mod (N+1) (0 = base only), so a read at the top resolves through 1 to N+1 files. Reads of every device were checked against the layer that should answer before timing.";
+        yield return "Chain depth N: the dynamic VHDX as base, holding all data, plus N differencing layers; 1 MiB unit u is rewritten in layer u mod (N+1) (0 = base only), so the data a read at the top returns lies in any of the N+1 files. The top file resolves its own sectors; the rest is looked up in the parents' merged index, built once when the disk is opened (outside the timing), so no read walks the chain. Reads of every device were checked against the layer that should answer before timing.";
+        foreach (string note in IndexNotes)
+        {
+            yield return note;
+        }
     }
 }

@@ -1,0 +1,146 @@
+using BlockDriver.Abstractions;
+
+namespace BlockDriver.Vhdx;
+
+/// <summary>How a differencing file finds and trusts its parent: locator resolution (MS-VHDX 2.6.2.6), the link
+/// checks, loops and the depth limit. <see cref="VhdxDisk"/> and <see cref="VhdxChain"/> both open chains with it,
+/// so that every way of opening a chain refuses the same things with the same messages.</summary>
+internal static class ChainLinks
+{
+    /// <summary>Opens the parents of <paramref name="child"/> (already open, at <paramref name="childPath"/>) one by
+    /// one, read-only, appending each to <paramref name="files"/> once its link to the file below is checked.
+    /// <paramref name="seen"/> holds the canonical paths of every file open above and grows with each parent;
+    /// <paramref name="filesAbove"/> files of the whole chain that are not in <paramref name="files"/> (a disk's top
+    /// file) count against <see cref="VhdxOpenOptions.MaxChainDepth"/> of <paramref name="options"/>, and
+    /// <paramref name="topPath"/>, what the caller asked to open, is named when the chain is too deep.</summary>
+    /// <remarks>On failure the files already appended stay in <paramref name="files"/>; the caller closes them.</remarks>
+    public static void OpenParents(VhdxFile child, string childPath, string topPath, VhdxOpenOptions options,
+        List<VhdxFile> files, HashSet<string> seen, int filesAbove)
+    {
+        VhdxFile file = child;
+        string current = childPath;
+        while (file.HasParent)
+        {
+            string parentPath = NextParent(file, current, topPath, options, seen, filesAbove + files.Count);
+            VhdxFile parent = VhdxFile.Open(parentPath, readOnly: true);
+            files.Add(parent);
+            CheckLink(file, current, parent, parentPath);
+            file = parent;
+            current = parentPath;
+        }
+    }
+
+    /// <summary>Finds the parent of <paramref name="file"/> for a chain that already holds
+    /// <paramref name="filesSoFar"/> files, refusing a chain that would grow too deep or loop.</summary>
+    public static string NextParent(VhdxFile file, string filePath, string topPath, VhdxOpenOptions options,
+        HashSet<string> seen, int filesSoFar)
+    {
+        if (filesSoFar >= options.MaxChainDepth)
+        {
+            throw new BlockDriverException(ErrorKind.Corrupt, $"{topPath}: the chain is deeper than {options.MaxChainDepth} files.");
+        }
+
+        string parentPath = ResolveParent(file, filePath, options.ParentRoot);
+        if (!seen.Add(CanonicalPath(parentPath)))
+        {
+            throw new BlockDriverException(ErrorKind.Corrupt, $"{filePath}: parent {parentPath} is already in the chain (a loop).");
+        }
+
+        return parentPath;
+    }
+
+    /// <summary>See <see cref="VhdxDisk.ResolveParent"/>.</summary>
+    public static string ResolveParent(VhdxFile child, string childPath, string? parentRoot)
+    {
+        ParentLocator locator = child.ParentLocator ?? throw new InvalidOperationException($"{childPath} has no parent.");
+        string directory = Path.GetDirectoryName(Path.GetFullPath(childPath))!;
+        var tried = new List<string>();
+        foreach ((string key, string stored) in locator.CandidatePaths())
+        {
+            string candidate = stored.Replace('\\', '/');
+            if (key == ParentLocator.RelativePathKey)
+            {
+                if (Path.IsPathRooted(candidate))
+                {
+                    throw new VhdxFormatException(childPath, "parent locator", -1, $"relative_path \"{stored}\" is absolute.");
+                }
+
+                candidate = Path.GetFullPath(Path.Combine(directory, candidate));
+            }
+            else if (!Path.IsPathRooted(candidate))
+            {
+                tried.Add($"{key}={stored} (not a path on this system)");
+                continue;
+            }
+
+            candidate = Path.GetFullPath(candidate);
+            if (parentRoot is not null)
+            {
+                string root = Path.TrimEndingDirectorySeparator(Path.GetFullPath(parentRoot)) + Path.DirectorySeparatorChar;
+                if (!candidate.StartsWith(root, StringComparison.Ordinal))
+                {
+                    throw new VhdxFormatException(childPath, "parent locator", -1, $"{key} \"{stored}\" escapes {root}.");
+                }
+            }
+
+            if (File.Exists(candidate))
+            {
+                return candidate;
+            }
+
+            tried.Add($"{key}={stored} ({candidate})");
+        }
+
+        throw new BlockDriverException(ErrorKind.NotFound, $"{childPath}: parent not found; tried {string.Join(", ", tried)}.");
+    }
+
+    /// <summary>Refuses a parent whose DataWriteGuid is not the child's <c>parent_linkage</c> (or
+    /// <c>parent_linkage2</c>), or whose sector size or virtual size differ from the child's.</summary>
+    /// <exception cref="BlockDriverException">Corrupt.</exception>
+    public static void CheckLink(VhdxFile child, string childPath, VhdxFile parent, string parentPath)
+    {
+        ParentLocator locator = child.ParentLocator!;
+        if (parent.DataWriteGuid != locator.Linkage && parent.DataWriteGuid != locator.Linkage2)
+        {
+            throw new BlockDriverException(ErrorKind.Corrupt,
+                $"{childPath}: parent {parentPath} has changed since the child was made (its DataWriteGuid is {parent.DataWriteGuid:B}, the child's parent_linkage is {locator.Linkage:B}); reading the chain would show wrong data.");
+        }
+
+        if (parent.LogicalSectorSize != child.LogicalSectorSize || parent.VirtualSize != child.VirtualSize)
+        {
+            throw new BlockDriverException(ErrorKind.Corrupt,
+                $"{childPath}: parent {parentPath} has {parent.VirtualSize} bytes in {parent.LogicalSectorSize}-byte sectors, the child {child.VirtualSize} in {child.LogicalSectorSize}-byte sectors.");
+        }
+    }
+
+    /// <summary>The absolute path with symbolic links resolved: two names of one file compare equal.</summary>
+    public static string CanonicalPath(string path)
+    {
+        string full = Path.GetFullPath(path);
+        FileSystemInfo? target = File.ResolveLinkTarget(full, returnFinalTarget: true);
+        return target?.FullName ?? full;
+    }
+
+    /// <summary>Closes every file, even when some fail; the failures are thrown together afterwards.</summary>
+    /// <exception cref="AggregateException">Closing one or more files failed.</exception>
+    public static async ValueTask CloseAllAsync(IEnumerable<VhdxFile> files)
+    {
+        List<Exception>? errors = null;
+        foreach (VhdxFile file in files)
+        {
+            try
+            {
+                await file.DisposeAsync().ConfigureAwait(false);
+            }
+            catch (Exception e) when (e is IOException or BlockDriverException)
+            {
+                (errors ??= []).Add(e);
+            }
+        }
+
+        if (errors is not null)
+        {
+            throw new AggregateException("Closing the VHDX chain failed.", errors);
+        }
+    }
+}

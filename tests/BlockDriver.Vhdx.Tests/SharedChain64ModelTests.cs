@@ -1,0 +1,8 @@
+using Xunit.Abstractions;
+
+namespace BlockDriver.Vhdx.Tests;
+
+public sealed class SharedChain64ModelTests(SharedChainFixture chains, ITestOutputHelper output) : SharedChainModelTests(chains, output), IClassFixture<SharedChainFixture>
+{
+    protected override int Depth => 64;
+}
