@@ -4,6 +4,7 @@ using System.CommandLine.Parsing;
 using BlockDriver.Cli.Commands;
 using BlockDriver.Cli.Commands.Img;
 using BlockDriver.Cli.Commands.Layer;
+using BlockDriver.Cli.Commands.Serve;
 using BlockDriver.Cli.Commands.Store;
 
 namespace BlockDriver.Cli;
@@ -33,6 +34,8 @@ internal static class Program
             new DfCommand(),
             new PlanCommand(),
             new StoreGroupCommand(),
+            new ServeCommand(),
+            new AttachNbdCommand(),
         };
 
     // Usage errors in the same one-line form as every other error, qemu-img style, rather than System.CommandLine's
