@@ -1,0 +1,137 @@
+using BlockDriver.Abstractions;
+using BlockDriver.Core;
+using BlockDriver.Mount.Tar;
+
+namespace BlockDriver.Mount;
+
+/// <summary>
+/// Layer tars (Docker/OCI layer format) on mounted layers: apply one to a writable layer, produce the tar of a layer's
+/// differences from its parent, list those differences and their size. Each helper mounts what it needs in temporary
+/// directories under STORE/mnt/.tmp-* (the layer, and its parent read-only; a layer without a parent, the base file
+/// system layer, is compared with an empty tree), runs the Tar/ code and unmounts. A layer the mounter has mounted
+/// already is used where it is (a running container's changes), and so is its parent.
+/// </summary>
+public static class LayerContent
+{
+    /// <summary>Applies layer tar <paramref name="tar"/> (whiteouts honoured) to writable layer
+    /// <paramref name="layerId"/> and returns the bytes of file content written (see
+    /// <see cref="LayerTarApplier.ApplyAsync"/>).</summary>
+    /// <exception cref="BlockDriverException">ReadOnly when the layer is sealed or mounted read-only; the errors of
+    /// <see cref="LayerMounter.MountAsync"/> and of the tar applier (InvalidArgument for a hostile tar).</exception>
+    public static Task<long> ApplyTarAsync(LayerMounter mounter, string layerId, Stream tar, CancellationToken ct = default)
+    {
+        ArgumentNullException.ThrowIfNull(tar);
+        return WithMountsAsync(mounter, layerId, writable: true, withParent: false,
+            (root, _) => LayerTarApplier.ApplyAsync(tar, root, ct), ct);
+    }
+
+    /// <summary>What layer <paramref name="layerId"/> changed relative to its parent: added, modified and deleted
+    /// paths, parents before children (<see cref="LayerChanges.Compute"/>).</summary>
+    public static Task<IReadOnlyList<LayerChange>> ChangesAsync(LayerMounter mounter, string layerId, CancellationToken ct = default) =>
+        WithMountsAsync(mounter, layerId, writable: false, withParent: true,
+            (root, parent) => Task.FromResult(LayerChanges.Compute(parent, root)), ct);
+
+    /// <summary>Bytes of regular-file content that layer <paramref name="layerId"/> added or modified relative to its
+    /// parent: Docker's DiffSize.</summary>
+    public static Task<long> DiffSizeAsync(LayerMounter mounter, string layerId, CancellationToken ct = default) =>
+        WithMountsAsync(mounter, layerId, writable: false, withParent: true,
+            (root, parent) => Task.FromResult(LayerChanges.Size(root, LayerChanges.Compute(parent, root))), ct);
+
+    /// <summary>Writes the layer tar of <paramref name="layerId"/>'s differences from its parent (deletions as
+    /// whiteouts) to <paramref name="output"/> and returns the changes it holds.</summary>
+    public static Task<IReadOnlyList<LayerChange>> DiffAsync(LayerMounter mounter, string layerId, Stream output, CancellationToken ct = default)
+    {
+        ArgumentNullException.ThrowIfNull(output);
+        return WithMountsAsync(mounter, layerId, writable: false, withParent: true,
+            (root, parent) => LayerTarWriter.WriteDiffAsync(parent, root, output, ct), ct);
+    }
+
+    // Mounts the layer (read-write when writable, else read-only) and, with withParent, its parent read-only, runs
+    // body on their roots, and unmounts what it mounted, even when body fails.
+    private static async Task<T> WithMountsAsync<T>(LayerMounter mounter, string layerId, bool writable, bool withParent,
+        Func<string, string?, Task<T>> body, CancellationToken ct)
+    {
+        ArgumentNullException.ThrowIfNull(mounter);
+        ArgumentNullException.ThrowIfNull(layerId);
+        Layer layer = mounter.Store.Get(layerId);
+        if (writable && layer.IsSealed)
+        {
+            throw new BlockDriverException(ErrorKind.ReadOnly, $"layer {layerId} is sealed; a tar can only be applied to a writable layer.");
+        }
+
+        var mounted = new List<string>();
+        Exception? failure = null;
+        try
+        {
+            string root = await UseOrMountAsync(mounter, layer.Id, readOnly: !writable, mounted, ct).ConfigureAwait(false);
+            string? parentRoot = withParent && layer.Parent is string parent
+                ? await UseOrMountAsync(mounter, parent, readOnly: true, mounted, ct).ConfigureAwait(false)
+                : null;
+            return await body(root, parentRoot).ConfigureAwait(false);
+        }
+        catch (Exception ex)
+        {
+            failure = ex;
+            throw;
+        }
+        finally
+        {
+            await UnmountAllAsync(mounter, mounted, failure).ConfigureAwait(false);
+        }
+    }
+
+    private static async Task<string> UseOrMountAsync(LayerMounter mounter, string layerId, bool readOnly, List<string> mounted, CancellationToken ct)
+    {
+        if (mounter.Find(layerId) is MountInfo existing)
+        {
+            if (!readOnly && existing.ReadOnly)
+            {
+                throw new BlockDriverException(ErrorKind.ReadOnly, $"layer {layerId} is mounted read-only at {existing.Directory}.");
+            }
+
+            return existing.Directory;
+        }
+
+        string directory = Path.Combine(mounter.Store.Paths.Mounts, ".tmp-" + Guid.NewGuid().ToString("N"));
+        Directory.CreateDirectory(directory);
+        try
+        {
+            await mounter.MountAsync(layerId, directory, readOnly, ct).ConfigureAwait(false);
+        }
+        catch
+        {
+            Directory.Delete(directory);
+            throw;
+        }
+
+        mounted.Add(directory);
+        return directory;
+    }
+
+    private static async Task UnmountAllAsync(LayerMounter mounter, List<string> mounted, Exception? failure)
+    {
+        var failures = new List<Exception>();
+        for (int i = mounted.Count - 1; i >= 0; i--)
+        {
+            try
+            {
+                await mounter.UnmountAsync(mounted[i], CancellationToken.None).ConfigureAwait(false);
+                Directory.Delete(mounted[i]);
+            }
+            catch (Exception ex)
+            {
+                failures.Add(ex);
+            }
+        }
+
+        if (failures.Count > 0)
+        {
+            if (failure is not null)
+            {
+                failures.Insert(0, failure);
+            }
+
+            throw new AggregateException("unmounting the temporary mounts of a layer content operation failed.", failures);
+        }
+    }
+}

@@ -1,0 +1,427 @@
+using System.Runtime.InteropServices;
+using BlockDriver.Abstractions;
+using BlockDriver.Core;
+using BlockDriver.Fuse;
+
+namespace BlockDriver.Mount;
+
+/// <summary>
+/// Mounts layers of one store as ext4 directories: the layer's chain is served as a file of one FUSE mount at
+/// STORE/run/fuse (named after the layer id), a loop device (direct I/O, 4096-byte blocks, autoclear) turns the file
+/// into a block device, and the file system on it is mounted at the requested directory: read-write with
+/// <c>discard</c> (so deleting files and fstrim free the layer's storage) for writable layers, <c>ro,noload</c>
+/// (read-only, no journal replay, so not one byte is written) for sealed layers or when asked.
+/// </summary>
+/// <remarks>
+/// <para>One per store and process: the FUSE mount is created on first use (a stale one a dead process left is
+/// cleaned, with the loop devices and mounts still on its files); a live one of another process makes the first
+/// mount fail with InUse.</para>
+/// <para>Mounts are reference-counted per directory, as Docker's graphdriver Get/Put need: mounting the same layer at
+/// the same directory again only counts, and the file system goes away when every mount was matched by an
+/// unmount. A layer is mounted at one directory at a time.</para>
+/// <para>Errors (<see cref="BlockDriverException"/>): NotFound (unknown layer, nothing mounted at a directory),
+/// InUse (the layer is mounted elsewhere or open by someone else, the directory is already a mount point, the file
+/// system is busy at unmount), ReadOnly (a read-write mount of a sealed layer), InvalidArgument (the layer holds
+/// no ext4 file system), Unavailable (no loop or FUSE support, mount(2) refused, an I/O error while flushing).</para>
+/// <para>Thread-safe: operations are serialised. The caller owns the store; dispose the mounter first.</para>
+/// </remarks>
+public sealed class LayerMounter : IAsyncDisposable
+{
+    private static readonly TimeSpan BusyRetry = TimeSpan.FromSeconds(2);
+    private readonly SemaphoreSlim _gate = new(1, 1);
+    private readonly List<Entry> _entries = [];
+    private FuseDeviceServer? _server;
+    private bool _disposed;
+
+    /// <summary>A mounter for <paramref name="store"/>; nothing is mounted until the first use.</summary>
+    public LayerMounter(LayerStore store)
+    {
+        ArgumentNullException.ThrowIfNull(store);
+        Store = store;
+        FuseDirectory = Path.Combine(store.Paths.Run, "fuse");
+    }
+
+    /// <summary>The store whose layers this mounter mounts.</summary>
+    public LayerStore Store { get; }
+
+    /// <summary>Where the FUSE mount of layer files lives: STORE/run/fuse.</summary>
+    public string FuseDirectory { get; }
+
+    /// <summary>Mounts layer <paramref name="layerId"/> at <paramref name="directory"/> (created if missing), or, if
+    /// it is mounted there already in the same mode, counts one more reference.</summary>
+    /// <param name="layerId">The layer; it must hold an ext4 file system (a descendant of the base file system
+    /// layer, see <see cref="BaseFilesystem"/>).</param>
+    /// <param name="directory">The mount point.</param>
+    /// <param name="readOnly">Mount read-only even if the layer is writable. Sealed layers are always mounted
+    /// read-only.</param>
+    /// <param name="ct">Cancels before the mount is made.</param>
+    /// <returns>The mount as it is now.</returns>
+    public async Task<MountInfo> MountAsync(string layerId, string directory, bool readOnly = false, CancellationToken ct = default)
+    {
+        ArgumentNullException.ThrowIfNull(layerId);
+        string full = NormalizeDirectory(directory);
+        await _gate.WaitAsync(ct).ConfigureAwait(false);
+        try
+        {
+            ObjectDisposedException.ThrowIf(_disposed, this);
+            Layer layer = Store.Get(layerId);
+            bool ro = readOnly || layer.IsSealed;
+            if (FindByDirectory(full) is Entry existing)
+            {
+                if (existing.Attachment.Name != layer.Id || existing.ReadOnly != ro)
+                {
+                    throw new BlockDriverException(ErrorKind.InUse,
+                        $"{full} already has layer {existing.Attachment.Name} mounted {(existing.ReadOnly ? "read-only" : "read-write")}.");
+                }
+
+                existing.References++;
+                return existing.ToInfo();
+            }
+
+            if (_entries.Find(e => e.Attachment.Name == layer.Id) is Entry elsewhere)
+            {
+                throw new BlockDriverException(ErrorKind.InUse, $"layer {layer.Id} is already mounted at {elsewhere.Directory}.");
+            }
+
+            Directory.CreateDirectory(full);
+            if (MountInfoEntry.ReadAll().Any(e => e.MountPoint == full))
+            {
+                throw new BlockDriverException(ErrorKind.InUse, $"{full} is already a mount point.");
+            }
+
+            LayerAttachment attachment = await AttachCoreAsync(layer.Id, writable: !ro, ct).ConfigureAwait(false);
+            try
+            {
+                await Task.Run(() => MountFileSystem(attachment, full, ro, layer.Id), CancellationToken.None).ConfigureAwait(false);
+            }
+            catch (Exception ex)
+            {
+                await ReleaseAfterFailureAsync(attachment, ex).ConfigureAwait(false);
+                throw;
+            }
+
+            var entry = new Entry(attachment, full, ro);
+            _entries.Add(entry);
+            return entry.ToInfo();
+        }
+        finally
+        {
+            _gate.Release();
+        }
+    }
+
+    /// <summary>Drops one reference to the mount at <paramref name="directory"/>. At zero: flushes the file system
+    /// (syncfs), unmounts it, detaches the loop device, removes the FUSE file and closes the layer, which flushes it.
+    /// When a step fails the mount keeps its reference and a later call retries from that step.</summary>
+    /// <exception cref="BlockDriverException">NotFound when this mounter has nothing mounted there; InUse when the
+    /// file system stays busy (a process has a file open or its working directory there).</exception>
+    public async Task UnmountAsync(string directory, CancellationToken ct = default)
+    {
+        string full = NormalizeDirectory(directory);
+        await _gate.WaitAsync(ct).ConfigureAwait(false);
+        try
+        {
+            ObjectDisposedException.ThrowIf(_disposed, this);
+            Entry entry = FindByDirectory(full) ?? throw new BlockDriverException(ErrorKind.NotFound, $"no layer is mounted at {full} by this mounter.");
+            if (entry.References > 1)
+            {
+                entry.References--;
+                return;
+            }
+
+            await TeardownAsync(entry).ConfigureAwait(false);
+        }
+        finally
+        {
+            _gate.Release();
+        }
+    }
+
+    /// <summary>The mounts, oldest first.</summary>
+    public IReadOnlyList<MountInfo> List()
+    {
+        _gate.Wait();
+        try
+        {
+            return [.. _entries.Select(e => e.ToInfo())];
+        }
+        finally
+        {
+            _gate.Release();
+        }
+    }
+
+    /// <summary>The mount of layer <paramref name="layerId"/>, or null when it is not mounted by this mounter.</summary>
+    public MountInfo? Find(string layerId)
+    {
+        ArgumentNullException.ThrowIfNull(layerId);
+        _gate.Wait();
+        try
+        {
+            return _entries.Find(e => e.Attachment.Name == layerId)?.ToInfo();
+        }
+        finally
+        {
+            _gate.Release();
+        }
+    }
+
+    /// <summary>Unmounts everything this mounter mounted, newest first, whatever the reference counts, then
+    /// unmounts the FUSE file system. Every step is attempted; failures are thrown together at the end.
+    /// Idempotent.</summary>
+    public async ValueTask DisposeAsync()
+    {
+        await _gate.WaitAsync().ConfigureAwait(false);
+        try
+        {
+            if (_disposed)
+            {
+                return;
+            }
+
+            _disposed = true;
+            var failures = new List<Exception>();
+            for (int i = _entries.Count - 1; i >= 0; i--)
+            {
+                try
+                {
+                    await TeardownAsync(_entries[i]).ConfigureAwait(false);
+                }
+                catch (Exception ex)
+                {
+                    failures.Add(ex);
+                }
+            }
+
+            if (_server is not null && _entries.Count == 0)
+            {
+                // With an entry left, its loop device still holds a file: unmounting the FUSE mount lazily would hide
+                // it but keep the server's files busy. Leave the server to its process-exit unmount instead.
+                await _server.DisposeAsync().ConfigureAwait(false);
+                _server = null;
+            }
+
+            if (failures.Count > 0)
+            {
+                throw new AggregateException($"Unmounting the layers of {Store.Root} failed; still mounted: " +
+                    string.Join(", ", _entries.Select(e => $"{e.Attachment.Name} at {e.Directory}")), failures);
+            }
+        }
+        finally
+        {
+            _gate.Release();
+        }
+    }
+
+    /// <summary>Opens layer <paramref name="layerId"/> and attaches it as a loop device, without a file system
+    /// mount (mkfs of the base file system layer). The caller releases the result.</summary>
+    internal async Task<LayerAttachment> AttachAsync(string layerId, bool writable, CancellationToken ct)
+    {
+        await _gate.WaitAsync(ct).ConfigureAwait(false);
+        try
+        {
+            ObjectDisposedException.ThrowIf(_disposed, this);
+            if (_entries.Find(e => e.Attachment.Name == layerId) is Entry elsewhere)
+            {
+                throw new BlockDriverException(ErrorKind.InUse, $"layer {layerId} is already mounted at {elsewhere.Directory}.");
+            }
+
+            return await AttachCoreAsync(layerId, writable, ct).ConfigureAwait(false);
+        }
+        finally
+        {
+            _gate.Release();
+        }
+    }
+
+    internal static string NormalizeDirectory(string directory)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(directory);
+        string full = Path.GetFullPath(directory);
+        return full.Length > 1 ? full.TrimEnd('/') : full;
+    }
+
+    // Under _gate.
+    private async Task<LayerAttachment> AttachCoreAsync(string layerId, bool writable, CancellationToken ct)
+    {
+        FuseDeviceServer server = await ServerAsync(ct).ConfigureAwait(false);
+        LayerDevice device = await Store.OpenLayerAsync(layerId, writable, ct).ConfigureAwait(false);
+        bool added = false;
+        try
+        {
+            server.AddFile(layerId, device);
+            added = true;
+            LoopDevice loop = await Task.Run(() => LoopDevice.Attach(server.GetFilePath(layerId), new LoopOptions { ReadOnly = !writable }), CancellationToken.None)
+                .ConfigureAwait(false);
+            return new LayerAttachment(device, server, layerId, loop);
+        }
+        catch (Exception ex)
+        {
+            try
+            {
+                if (added)
+                {
+                    await server.RemoveFileAsync(layerId, TimeSpan.FromSeconds(10), CancellationToken.None).ConfigureAwait(false);
+                }
+            }
+            finally
+            {
+                await device.DisposeAsync().ConfigureAwait(false);
+            }
+
+            throw new BlockDriverException(ex is BlockDriverException b ? b.Kind : ErrorKind.Unavailable,
+                $"attaching layer {layerId} as a loop device failed: {ex.Message}", ex);
+        }
+    }
+
+    // Under _gate: the FUSE server, mounted on first use after cleaning what a dead process left in FuseDirectory.
+    private async Task<FuseDeviceServer> ServerAsync(CancellationToken ct)
+    {
+        if (_server is not null)
+        {
+            return _server;
+        }
+
+        Directory.CreateDirectory(FuseDirectory);
+        await FuseMounts.CleanupStaleAsync(FuseDirectory, ct: ct).ConfigureAwait(false);
+        await Task.Run(CleanStaleLoopDevices, ct).ConfigureAwait(false);
+        _server = await FuseDeviceServer.MountAsync(FuseDirectory, ct: ct).ConfigureAwait(false);
+        return _server;
+    }
+
+    // No live server serves FuseDirectory (CleanupStaleAsync would have thrown InUse): every loop device still bound
+    // to a file there belongs to a dead process, and so does every file system mounted on one of them.
+    private void CleanStaleLoopDevices()
+    {
+        string prefix = FuseDirectory + "/";
+        foreach ((int index, string file) in LoopDevice.ListBound().Where(b => b.BackingFile.StartsWith(prefix, StringComparison.Ordinal)))
+        {
+            string device = $"/dev/loop{index}";
+            foreach (MountInfoEntry mount in MountInfoEntry.ReadAll().Where(m => m.Source == device).Reverse())
+            {
+                if (MountNative.Umount2(mount.MountPoint, MountNative.MntDetach) != 0)
+                {
+                    int errno = Marshal.GetLastPInvokeError();
+                    throw new BlockDriverException(ErrorKind.InUse,
+                        $"unmounting {mount.MountPoint}, left on {device} ({file}) by a dead process, failed: {MountNative.Describe(errno)}.");
+                }
+            }
+
+            LoopDevice.DetachDevice(device, TimeSpan.FromSeconds(10));
+        }
+    }
+
+    private static void MountFileSystem(LayerAttachment attachment, string directory, bool readOnly, string layerId)
+    {
+        // ro,noload: no journal replay, so a read-only mount writes nothing (a sealed layer never changes).
+        // discard: freed blocks are trimmed at once, which punches holes in the FUSE file and frees the layer's storage.
+        string data = readOnly ? "noload" : "discard";
+        if (MountNative.Mount(attachment.Loop.Path, directory, "ext4", readOnly ? MountNative.MsRdOnly : 0, data) == 0)
+        {
+            return;
+        }
+
+        int errno = Marshal.GetLastPInvokeError();
+        string what = $"mounting layer {layerId} ({attachment.Loop.Path}) at {directory} ({(readOnly ? "ro," : "")}{data}) failed: {MountNative.Describe(errno)}";
+        throw errno switch
+        {
+            MountNative.EINVAL => new BlockDriverException(ErrorKind.InvalidArgument,
+                $"{what}; the layer holds no ext4 file system (create image layers over the base file system layer)."),
+            MountNative.EBUSY => new BlockDriverException(ErrorKind.InUse, what + "."),
+            MountNative.ENOENT or MountNative.ENOTDIR => new BlockDriverException(ErrorKind.NotFound, what + "."),
+            _ => new BlockDriverException(ErrorKind.Unavailable, what + "."),
+        };
+    }
+
+    private static async Task ReleaseAfterFailureAsync(LayerAttachment attachment, Exception cause)
+    {
+        try
+        {
+            await attachment.ReleaseAsync().ConfigureAwait(false);
+        }
+        catch (Exception ex)
+        {
+            throw new AggregateException($"releasing layer {attachment.Name} after a failed mount failed too.", cause, ex);
+        }
+    }
+
+    // Under _gate. Each step is recorded as done, so that a failed teardown resumes where it stopped.
+    private async Task TeardownAsync(Entry entry)
+    {
+        if (entry.FileSystemMounted)
+        {
+            await Task.Run(() => UnmountFileSystem(entry)).ConfigureAwait(false);
+            entry.FileSystemMounted = false;
+        }
+
+        await entry.Attachment.ReleaseAsync().ConfigureAwait(false);
+        _entries.Remove(entry);
+    }
+
+    private static void UnmountFileSystem(Entry entry)
+    {
+        if (!entry.ReadOnly)
+        {
+            // syncfs reports a write-back error (an I/O error of the layer) that umount would swallow.
+            int fd = LoopNative.Open(entry.Directory, LoopNative.ORdOnly | LoopNative.OCloExec, 0);
+            if (fd < 0)
+            {
+                int errno = Marshal.GetLastPInvokeError();
+                throw new BlockDriverException(ErrorKind.Unavailable, $"opening {entry.Directory} to flush it failed: {MountNative.Describe(errno)}.");
+            }
+
+            try
+            {
+                if (MountNative.SyncFs(fd) != 0)
+                {
+                    int errno = Marshal.GetLastPInvokeError();
+                    throw new BlockDriverException(ErrorKind.Unavailable,
+                        $"flushing the file system of layer {entry.Attachment.Name} at {entry.Directory} failed: {MountNative.Describe(errno)}.");
+                }
+            }
+            finally
+            {
+                LoopNative.Close(fd);
+            }
+        }
+
+        // EBUSY: a process has a file open or its working directory there; it may be on its way out, so retry briefly.
+        DateTime deadline = DateTime.UtcNow + BusyRetry;
+        while (MountNative.Umount2(entry.Directory, 0) != 0)
+        {
+            int errno = Marshal.GetLastPInvokeError();
+            if (errno == MountNative.EBUSY && DateTime.UtcNow < deadline)
+            {
+                Thread.Sleep(50);
+                continue;
+            }
+
+            if (errno == MountNative.EINVAL && !MountInfoEntry.ReadAll().Any(m => m.MountPoint == entry.Directory))
+            {
+                // Someone else unmounted it already; the loop device is free to go.
+                return;
+            }
+
+            throw new BlockDriverException(errno == MountNative.EBUSY ? ErrorKind.InUse : ErrorKind.Unavailable,
+                $"unmounting layer {entry.Attachment.Name} at {entry.Directory} failed: {MountNative.Describe(errno)}.");
+        }
+    }
+
+    private Entry? FindByDirectory(string directory) => _entries.Find(e => e.Directory == directory);
+
+    private sealed class Entry(LayerAttachment attachment, string directory, bool readOnly)
+    {
+        public LayerAttachment Attachment { get; } = attachment;
+
+        public string Directory { get; } = directory;
+
+        public bool ReadOnly { get; } = readOnly;
+
+        public int References { get; set; } = 1;
+
+        public bool FileSystemMounted { get; set; } = true;
+
+        public MountInfo ToInfo() =>
+            new(Attachment.Name, Directory, Attachment.Loop.Path, Attachment.FuseFile, ReadOnly, References);
+    }
+}
