@@ -244,32 +244,14 @@ public sealed partial class LayerStore
 
         using IDisposable leaseLayer = LayerLeases.Acquire(Paths, id, exclusive: true);
         using IDisposable leaseParent = LayerLeases.Acquire(Paths, parent.Id, exclusive: true);
-        string temp = Paths.TempFile(id, "merge");
-        long operation = _catalog.InTransaction(t => t.BeginOperation("merge", id, parent.Id));
-        try
-        {
-            // The merged file is built beside, over the grandparent, with the sectors the layer and its parent hold;
-            // the originals stay untouched until the rename, so a crash before it loses nothing.
-            await RewriteAsync(layer, parent.Parent is string grandparent ? Get(grandparent) : null, levels: 2, temp, ct).ConfigureAwait(false);
-            CrashPoints.Hit("merge.built");
-        }
-        catch
-        {
-            UndoFile(temp);
-            _catalog.InTransaction(t => t.EndOperation(operation));
-            throw;
-        }
-
-        File.SetUnixFileMode(temp, layer.IsSealed ? SealedMode : WritableMode);
-        File.Move(temp, layer.Path, overwrite: true);
-        CrashPoints.Hit("merge.renamed");
-        File.Delete(parent.Path);
-        _catalog.InTransaction(t =>
+        // The merged file is built beside, over the grandparent, with the sectors the layer and its parent hold;
+        // the originals stay untouched until the rename, so a crash before it loses nothing.
+        Layer? grandparent = parent.Parent is string g ? Get(g) : null;
+        await ReplaceFileAsync(layer, "merge", parent.Id, grandparent, levels: 2, t =>
         {
             t.SetParent(id, parent.Parent);
             t.Delete(parent.Id);
-            t.EndOperation(operation);
-        });
+        }, afterRename: () => File.Delete(parent.Path), ct).ConfigureAwait(false);
         return Get(id);
     }
 
@@ -284,12 +266,23 @@ public sealed partial class LayerStore
         }
 
         using IDisposable lease = LayerLeases.Acquire(Paths, id, exclusive: true);
-        string temp = Paths.TempFile(id, "flatten");
-        long operation = _catalog.InTransaction(t => t.BeginOperation("flatten", id, null));
+        await ReplaceFileAsync(layer, "flatten", null, newParent: null, levels: int.MaxValue, t => t.SetParent(id, null), afterRename: null, ct)
+            .ConfigureAwait(false);
+        return Get(id);
+    }
+
+    // Merge and flatten: journal the operation, build at a temporary name a file that reads exactly like the layer
+    // (RewriteAsync), rename it over the layer's file (the commit point: crash points OP.built before it and
+    // OP.renamed after it), then finish the catalog in one transaction with the journal entry's removal.
+    private async Task ReplaceFileAsync(Layer layer, string operationName, string? argument, Layer? newParent, int levels,
+        Action<CatalogTransaction> commit, Action? afterRename, CancellationToken ct)
+    {
+        string temp = Paths.TempFile(layer.Id, operationName);
+        long operation = _catalog.InTransaction(t => t.BeginOperation(operationName, layer.Id, argument));
         try
         {
-            await RewriteAsync(layer, newParent: null, levels: int.MaxValue, temp, ct).ConfigureAwait(false);
-            CrashPoints.Hit("flatten.built");
+            await RewriteAsync(layer, newParent, levels, temp, ct).ConfigureAwait(false);
+            CrashPoints.Hit(operationName + ".built");
         }
         catch
         {
@@ -300,13 +293,13 @@ public sealed partial class LayerStore
 
         File.SetUnixFileMode(temp, layer.IsSealed ? SealedMode : WritableMode);
         File.Move(temp, layer.Path, overwrite: true);
-        CrashPoints.Hit("flatten.renamed");
+        CrashPoints.Hit(operationName + ".renamed");
+        afterRename?.Invoke();
         _catalog.InTransaction(t =>
         {
-            t.SetParent(id, null);
+            commit(t);
             t.EndOperation(operation);
         });
-        return Get(id);
     }
 
     /// <inheritdoc/>
