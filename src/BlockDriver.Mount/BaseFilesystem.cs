@@ -8,10 +8,11 @@ namespace BlockDriver.Mount;
 /// <summary>
 /// The store's one empty file system layer: a sealed, parentless image layer with id <see cref="LayerId"/> (and label
 /// <c>blockdriver.base=ext4</c>) holding a freshly made ext4. Every parentless image layer is created as its child,
-/// so no image pays for mkfs and every layer of the store is mountable.
+/// so no image pays for mkfs and every layer of the store is mountable. A store may keep more than one, one per
+/// capacity (<see cref="LayerIdFor"/>: the CLI's <c>layer create --size</c>), each made the same way.
 /// </summary>
 /// <remarks>
-/// <para>Made once per store by <see cref="EnsureAsync"/>: a blank layer is attached (FUSE file + loop device) and
+/// <para>Made once per store (per id) by <see cref="EnsureAsync(LayerStore, LayerMounter, string, long, CancellationToken)"/>: a blank layer is attached (FUSE file + loop device) and
 /// <c>mkfs.ext4 -q -F -E lazy_itable_init=0,lazy_journal_init=0,discard</c> runs on it. discard makes mkfs punch
 /// the whole device first, so the layer holds only what mkfs writes; no lazy initialisation means the kernel never
 /// writes inode tables or the journal later, from under a container (which would copy them into every container
@@ -30,6 +31,30 @@ public static class BaseFilesystem
 
     private static readonly TimeSpan LockTimeout = TimeSpan.FromMinutes(5);
 
+    /// <summary>The id of the base file system layer of <paramref name="capacity"/> bytes, for stores that keep one
+    /// per capacity (the CLI's <c>layer create --size</c>): <see cref="LayerId"/> for
+    /// <see cref="LayerSpec.DefaultCapacity"/>, else <c>base-fs-ext4-</c> and the capacity with the largest binary
+    /// unit that divides it exactly (<c>base-fs-ext4-64M</c>, <c>base-fs-ext4-1G</c>, <c>base-fs-ext4-1536K</c>),
+    /// or in bytes.</summary>
+    public static string LayerIdFor(long capacity)
+    {
+        ArgumentOutOfRangeException.ThrowIfNegativeOrZero(capacity);
+        if (capacity == LayerSpec.DefaultCapacity)
+        {
+            return LayerId;
+        }
+
+        string size = capacity switch
+        {
+            _ when capacity % (1L << 40) == 0 => $"{capacity >> 40}T",
+            _ when capacity % (1L << 30) == 0 => $"{capacity >> 30}G",
+            _ when capacity % (1L << 20) == 0 => $"{capacity >> 20}M",
+            _ when capacity % (1L << 10) == 0 => $"{capacity >> 10}K",
+            _ => capacity.ToString(System.Globalization.CultureInfo.InvariantCulture),
+        };
+        return $"{LayerId}-{size}";
+    }
+
     /// <summary>The store's sealed base file system layer, made now if there is none.</summary>
     /// <param name="store">The store.</param>
     /// <param name="mounter">The store's mounter, used to attach the new layer for mkfs.</param>
@@ -39,58 +64,92 @@ public static class BaseFilesystem
     /// <exception cref="BlockDriverException">InvalidArgument when the existing base layer has another capacity or is
     /// not what this class makes; Unavailable when mkfs.ext4 fails or is missing; InUse when another process holds
     /// the creation lock for more than 5 minutes.</exception>
-    public static async Task<Layer> EnsureAsync(LayerStore store, LayerMounter mounter, long capacity = LayerSpec.DefaultCapacity, CancellationToken ct = default)
+    public static Task<Layer> EnsureAsync(LayerStore store, LayerMounter mounter, long capacity = LayerSpec.DefaultCapacity, CancellationToken ct = default) =>
+        EnsureAsync(store, mounter, LayerId, capacity, ct);
+
+    /// <summary>The sealed base file system layer <paramref name="layerId"/> (one of several a store may keep, e.g.
+    /// <see cref="LayerIdFor"/> of a capacity), made now if there is none; otherwise as
+    /// <see cref="EnsureAsync(LayerStore, LayerMounter, long, CancellationToken)"/>.</summary>
+    /// <param name="store">The store.</param>
+    /// <param name="mounter">The store's mounter, used to attach the new layer for mkfs.</param>
+    /// <param name="layerId">The id of the base layer.</param>
+    /// <param name="capacity">The virtual size in bytes of the layer if it is made now.</param>
+    /// <param name="ct">Cancels the wait for another creator, and mkfs.</param>
+    public static async Task<Layer> EnsureAsync(LayerStore store, LayerMounter mounter, string layerId, long capacity, CancellationToken ct = default)
     {
         ArgumentNullException.ThrowIfNull(store);
         ArgumentNullException.ThrowIfNull(mounter);
+        ArgumentNullException.ThrowIfNull(layerId);
         ArgumentOutOfRangeException.ThrowIfNegativeOrZero(capacity);
         if (!ReferenceEquals(mounter.Store, store))
         {
             throw new ArgumentException("The mounter belongs to another store.", nameof(mounter));
         }
 
-        if (Existing(store, capacity) is Layer ready)
+        if (Existing(store, layerId, capacity) is Layer ready)
         {
             return ready;
         }
 
         Directory.CreateDirectory(store.Paths.Run);
         using FileLock held = await FileLock.AcquireAsync(Path.Combine(store.Paths.Run, "base-fs.lock"), LockTimeout, ct).ConfigureAwait(false);
-        if (Existing(store, capacity) is Layer made)
+        if (Existing(store, layerId, capacity) is Layer made)
         {
             return made;
         }
 
-        if (store.Find(LayerId) is { IsSealed: false })
+        if (store.Find(layerId) is { IsSealed: false })
         {
             // A creation that died between create and seal (we hold the lock, so nobody is making it now).
-            await store.RemoveAsync(LayerId, ct).ConfigureAwait(false);
+            await store.RemoveAsync(layerId, ct).ConfigureAwait(false);
         }
 
         await store.CreateAsync(new LayerSpec
         {
-            Id = LayerId,
+            Id = layerId,
             Kind = LayerKind.Image,
             Capacity = capacity,
             Labels = new Dictionary<string, string> { [Label.Key] = Label.Value },
         }, ct).ConfigureAwait(false);
-        LayerAttachment attachment = await mounter.AttachAsync(LayerId, writable: true, ct).ConfigureAwait(false);
         try
         {
-            await ExternalTool.RunAsync("mkfs.ext4",
-                ["-q", "-F", "-L", "blockdriver", "-E", "lazy_itable_init=0,lazy_journal_init=0,discard", attachment.Loop.Path], ct).ConfigureAwait(false);
-        }
-        finally
-        {
-            await attachment.ReleaseAsync().ConfigureAwait(false);
-        }
+            LayerAttachment attachment = await mounter.AttachAsync(layerId, writable: true, ct).ConfigureAwait(false);
+            try
+            {
+                await ExternalTool.RunAsync("mkfs.ext4",
+                    ["-q", "-F", "-L", "blockdriver", "-E", "lazy_itable_init=0,lazy_journal_init=0,discard", attachment.Loop.Path], ct).ConfigureAwait(false);
+            }
+            finally
+            {
+                await attachment.ReleaseAsync().ConfigureAwait(false);
+            }
 
-        return await store.SealAsync(LayerId, ct: ct).ConfigureAwait(false);
+            return await store.SealAsync(layerId, ct: ct).ConfigureAwait(false);
+        }
+        catch (Exception failure)
+        {
+            await RemoveAfterFailureAsync(store, layerId, failure).ConfigureAwait(false);
+            throw;
+        }
     }
 
-    private static Layer? Existing(LayerStore store, long capacity)
+    // A failed creation (no loop or FUSE support, mkfs refusing the size) leaves no half-made layer behind. The next
+    // EnsureAsync would remove it too, but until then it would be listed, and a failed command changes nothing.
+    private static async Task RemoveAfterFailureAsync(LayerStore store, string layerId, Exception failure)
     {
-        if (store.Find(LayerId) is not { IsSealed: true } layer)
+        try
+        {
+            await store.RemoveAsync(layerId, CancellationToken.None).ConfigureAwait(false);
+        }
+        catch (Exception cleanup)
+        {
+            throw new AggregateException($"making base file system layer {layerId} failed, and so did removing it.", failure, cleanup);
+        }
+    }
+
+    private static Layer? Existing(LayerStore store, string layerId, long capacity)
+    {
+        if (store.Find(layerId) is not { IsSealed: true } layer)
         {
             return null;
         }
@@ -98,13 +157,13 @@ public static class BaseFilesystem
         if (layer.Parent is not null || !layer.Labels.TryGetValue(Label.Key, out string? value) || value != Label.Value)
         {
             throw new BlockDriverException(ErrorKind.InvalidArgument,
-                $"layer {LayerId} in {store.Root} is not a base file system layer made by BlockDriver (it has a parent or lacks the label {Label.Key}={Label.Value}).");
+                $"layer {layerId} in {store.Root} is not a base file system layer made by BlockDriver (it has a parent or lacks the label {Label.Key}={Label.Value}).");
         }
 
         if (layer.Capacity != capacity)
         {
             throw new BlockDriverException(ErrorKind.InvalidArgument,
-                $"the base file system layer of {store.Root} has a capacity of {layer.Capacity} bytes, not the {capacity} asked for.");
+                $"the base file system layer {layerId} of {store.Root} has a capacity of {layer.Capacity} bytes, not the {capacity} asked for.");
         }
 
         return layer;

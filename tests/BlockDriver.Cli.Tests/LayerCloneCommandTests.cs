@@ -26,7 +26,7 @@ public class LayerCloneCommandTests(ITestOutputHelper output) : LayerStoreTests(
     [Fact]
     public async Task Clone_of_a_writable_layer_is_refused()
     {
-        await StoreOkAsync("layer", "create", "--id", "w", "--size", "64M");
+        await StoreOkAsync("layer", "create", "--blank", "--id", "w", "--size", "64M");
 
         AssertError(await StoreAsync("layer", "clone", "w", "--id", "copy"), 1, "layer w is writable; only sealed layers can be parents");
         AssertError(await StoreAsync("layer", "clone", "nope"), 1, $"no layer nope in {Root}.");

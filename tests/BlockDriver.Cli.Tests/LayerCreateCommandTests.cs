@@ -8,7 +8,7 @@ public class LayerCreateCommandTests(ITestOutputHelper output) : LayerStoreTests
     [Fact]
     public async Task Base_layer_is_a_blank_writable_image_of_the_requested_capacity()
     {
-        ProcessResult result = await StoreOkAsync("layer", "create", "--id", "base", "--size", "64M");
+        ProcessResult result = await StoreOkAsync("layer", "create", "--blank", "--id", "base", "--size", "64M");
 
         Assert.Equal("base", result.Stdout.Trim());
         JsonElement layer = await InspectAsync("base");
@@ -41,7 +41,7 @@ public class LayerCreateCommandTests(ITestOutputHelper output) : LayerStoreTests
     [Fact]
     public async Task Kind_and_labels_are_recorded_and_a_snapshot_stays_one_when_sealed()
     {
-        await StoreOkAsync("layer", "create", "--id", "s", "--size", "64M", "--kind", "snapshot", "--label", "app=web", "--label", "expr=a=b");
+        await StoreOkAsync("layer", "create", "--blank", "--id", "s", "--size", "64M", "--kind", "snapshot", "--label", "app=web", "--label", "expr=a=b");
 
         JsonElement layer = await InspectAsync("s");
         Assert.Equal("snapshot", layer.GetProperty("kind").GetString());
@@ -54,7 +54,7 @@ public class LayerCreateCommandTests(ITestOutputHelper output) : LayerStoreTests
     [Fact]
     public async Task Child_of_a_writable_layer_is_refused_and_nothing_is_created()
     {
-        await StoreOkAsync("layer", "create", "--id", "base", "--size", "64M");
+        await StoreOkAsync("layer", "create", "--blank", "--id", "base", "--size", "64M");
 
         AssertError(await StoreAsync("layer", "create", "--parent", "base", "--id", "child"), 1,
             "layer base is writable; only sealed layers can be parents");
@@ -66,9 +66,9 @@ public class LayerCreateCommandTests(ITestOutputHelper output) : LayerStoreTests
     [Fact]
     public async Task Duplicate_id_is_refused_and_the_existing_layer_is_kept()
     {
-        await StoreOkAsync("layer", "create", "--id", "base", "--size", "64M", "--label", "first=yes");
+        await StoreOkAsync("layer", "create", "--blank", "--id", "base", "--size", "64M", "--label", "first=yes");
 
-        AssertError(await StoreAsync("layer", "create", "--id", "base", "--size", "128M"), 1, "layer base already exists.");
+        AssertError(await StoreAsync("layer", "create", "--blank", "--id", "base", "--size", "128M"), 1, "layer base already exists.");
 
         JsonElement layer = await InspectAsync("base");
         Assert.Equal(Capacity, layer.GetProperty("capacity").GetInt64());
@@ -81,9 +81,9 @@ public class LayerCreateCommandTests(ITestOutputHelper output) : LayerStoreTests
     [InlineData(".hidden")]
     public async Task Invalid_id_is_refused_and_no_file_is_written(string id)
     {
-        await StoreOkAsync("layer", "create", "--id", "base", "--size", "64M");
+        await StoreOkAsync("layer", "create", "--blank", "--id", "base", "--size", "64M");
 
-        AssertError(await StoreAsync("layer", "create", "--id", id, "--size", "64M"), 1, $"\"{id}\" is not a valid layer id");
+        AssertError(await StoreAsync("layer", "create", "--blank", "--id", id, "--size", "64M"), 1, $"\"{id}\" is not a valid layer id");
 
         Assert.Equal(["base"], await IdsAsync());
         Assert.Equal([LayerFile("base")], Directory.GetFiles(Temp.FullName, "*.vhdx", SearchOption.AllDirectories));
@@ -93,7 +93,7 @@ public class LayerCreateCommandTests(ITestOutputHelper output) : LayerStoreTests
     [Fact]
     public async Task Unknown_parent_is_refused()
     {
-        await StoreOkAsync("layer", "create", "--id", "base", "--size", "64M");
+        await StoreOkAsync("layer", "create", "--blank", "--id", "base", "--size", "64M");
 
         AssertError(await StoreAsync("layer", "create", "--parent", "nope"), 1, $"no layer nope in {Root}.");
 
@@ -108,9 +108,9 @@ public class LayerCreateCommandTests(ITestOutputHelper output) : LayerStoreTests
     [InlineData("1000", "capacity 1000 must be a positive multiple of 512 bytes.")]
     public async Task Invalid_size_is_a_one_line_error(string size, string message)
     {
-        await StoreOkAsync("layer", "create", "--id", "base", "--size", "64M");
+        await StoreOkAsync("layer", "create", "--blank", "--id", "base", "--size", "64M");
 
-        AssertError(await StoreAsync("layer", "create", "--id", "bad", "--size", size), 1, message);
+        AssertError(await StoreAsync("layer", "create", "--blank", "--id", "bad", "--size", size), 1, message);
 
         Assert.Equal(["base"], await IdsAsync());
     }

@@ -46,7 +46,7 @@ public class LayerExportCommandTests(ITestOutputHelper output) : LayerStoreTests
     [Fact]
     public async Task Bad_format_destination_or_id_is_refused_and_writes_nothing()
     {
-        await StoreOkAsync("layer", "create", "--id", "base", "--size", "64M");
+        await StoreOkAsync("layer", "create", "--blank", "--id", "base", "--size", "64M");
 
         AssertError(await StoreAsync("layer", "export", "base", PathOf("out.qcow2"), "-O", "qcow2"), 1, "unknown format \"qcow2\"; use raw or vhdx.");
         AssertError(await StoreAsync("layer", "export", "base", Path.Combine(Root, "layers", "copy.raw")), 1, "is inside the store; export somewhere else.");

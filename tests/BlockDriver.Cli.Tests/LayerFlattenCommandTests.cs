@@ -32,7 +32,7 @@ public class LayerFlattenCommandTests(ITestOutputHelper output) : LayerStoreTest
     [Fact]
     public async Task Flatten_of_a_base_layer_is_refused()
     {
-        await StoreOkAsync("layer", "create", "--id", "base", "--size", "64M");
+        await StoreOkAsync("layer", "create", "--blank", "--id", "base", "--size", "64M");
 
         AssertError(await StoreAsync("layer", "flatten", "base"), 1, "layer base is already a base layer.");
         AssertError(await StoreAsync("layer", "flatten", "nope"), 1, $"no layer nope in {Root}.");

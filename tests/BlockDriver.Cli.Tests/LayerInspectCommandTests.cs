@@ -46,7 +46,7 @@ public class LayerInspectCommandTests(ITestOutputHelper output) : LayerStoreTest
     [Fact]
     public async Task Unknown_or_invalid_id_is_refused()
     {
-        await StoreOkAsync("layer", "create", "--id", "base", "--size", "64M");
+        await StoreOkAsync("layer", "create", "--blank", "--id", "base", "--size", "64M");
 
         AssertError(await StoreAsync("layer", "inspect", "nope"), 1, $"no layer nope in {Root}.");
         AssertError(await StoreAsync("layer", "inspect", "../base", "--json"), 1, $"no layer ../base in {Root}.");

@@ -13,7 +13,7 @@ public class LayerLsCommandTests(ITestOutputHelper output) : LayerStoreTests(out
     {
         await SealedBaseAsync("base", WriteRaw("base.raw", (0, 2 << 20, 1)));
         await StoreOkAsync("layer", "create", "--parent", "base", "--id", "c1", "--label", "role=db");
-        await StoreOkAsync("layer", "create", "--id", "other", "--size", "32M");
+        await StoreOkAsync("layer", "create", "--blank", "--id", "other", "--size", "32M");
 
         JsonElement[] layers = [.. (await LsAsync()).EnumerateArray()];
 
@@ -61,7 +61,7 @@ public class LayerLsCommandTests(ITestOutputHelper output) : LayerStoreTests(out
         await StoreOkAsync("layer", "create", "--parent", "base", "--id", "c1");
         await StoreOkAsync("layer", "create", "--parent", "base", "--id", "c2");
         await StoreOkAsync("layer", "snapshot", "c1", "--id", "c1.1");
-        await StoreOkAsync("layer", "create", "--id", "late", "--size", "64M");
+        await StoreOkAsync("layer", "create", "--blank", "--id", "late", "--size", "64M");
         await StoreOkAsync("layer", "seal", "late");
         await StoreOkAsync("layer", "revert", "c2", "late");
 
@@ -85,7 +85,7 @@ public class LayerLsCommandTests(ITestOutputHelper output) : LayerStoreTests(out
     [Fact]
     public async Task Store_without_layers_lists_nothing()
     {
-        await StoreOkAsync("layer", "create", "--id", "x", "--size", "64M");
+        await StoreOkAsync("layer", "create", "--blank", "--id", "x", "--size", "64M");
         await StoreOkAsync("layer", "rm", "x");
 
         Assert.Equal(JsonValueKind.Array, (await LsAsync()).ValueKind);

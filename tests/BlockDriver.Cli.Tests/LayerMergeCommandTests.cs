@@ -44,7 +44,7 @@ public class LayerMergeCommandTests(ITestOutputHelper output) : LayerStoreTests(
     [Fact]
     public async Task Merge_of_a_base_layer_is_refused()
     {
-        await StoreOkAsync("layer", "create", "--id", "base", "--size", "64M");
+        await StoreOkAsync("layer", "create", "--blank", "--id", "base", "--size", "64M");
 
         AssertError(await StoreAsync("layer", "merge", "base"), 1, "layer base is a base layer; it has no parent to merge.");
         AssertError(await StoreAsync("layer", "merge", "nope"), 1, $"no layer nope in {Root}.");

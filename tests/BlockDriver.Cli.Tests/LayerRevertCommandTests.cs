@@ -41,8 +41,8 @@ public class LayerRevertCommandTests(ITestOutputHelper output) : LayerStoreTests
     [Fact]
     public async Task Revert_to_a_writable_layer_is_refused()
     {
-        await StoreOkAsync("layer", "create", "--id", "a", "--size", "64M");
-        await StoreOkAsync("layer", "create", "--id", "b", "--size", "64M");
+        await StoreOkAsync("layer", "create", "--blank", "--id", "a", "--size", "64M");
+        await StoreOkAsync("layer", "create", "--blank", "--id", "b", "--size", "64M");
 
         AssertError(await StoreAsync("layer", "revert", "a", "b"), 1, "layer b is writable; a layer can only be reverted to a sealed one.");
     }
@@ -65,7 +65,7 @@ public class LayerRevertCommandTests(ITestOutputHelper output) : LayerStoreTests
         await SealedBaseAsync("base", WriteRaw("base.raw"));
         await StoreOkAsync("layer", "create", "--parent", "base", "--id", "c1");
         await StoreOkAsync("layer", "snapshot", "c1", "--id", "s1");
-        await StoreOkAsync("layer", "create", "--id", "small", "--size", "32M");
+        await StoreOkAsync("layer", "create", "--blank", "--id", "small", "--size", "32M");
         await StoreOkAsync("layer", "seal", "small");
 
         AssertError(await StoreAsync("layer", "revert", "s1", "base"), 1, "layer s1 is sealed; only a writable layer can be reverted.");

@@ -50,7 +50,7 @@ public class LayerRmCommandTests(ITestOutputHelper output) : LayerStoreTests(out
     [Fact]
     public async Task Unknown_id_is_refused()
     {
-        await StoreOkAsync("layer", "create", "--id", "base", "--size", "64M");
+        await StoreOkAsync("layer", "create", "--blank", "--id", "base", "--size", "64M");
 
         AssertError(await StoreAsync("layer", "rm", "nope"), 1, $"no layer nope in {Root}.");
         AssertError(await StoreAsync("layer", "rm", "../base"), 1, $"no layer ../base in {Root}.");

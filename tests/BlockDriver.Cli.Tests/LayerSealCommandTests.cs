@@ -37,7 +37,7 @@ public class LayerSealCommandTests(ITestOutputHelper output) : LayerStoreTests(o
     [Fact]
     public async Task Sealing_twice_or_an_unknown_id_is_refused()
     {
-        await StoreOkAsync("layer", "create", "--id", "base", "--size", "64M");
+        await StoreOkAsync("layer", "create", "--blank", "--id", "base", "--size", "64M");
         await StoreOkAsync("layer", "seal", "base");
 
         AssertError(await StoreAsync("layer", "seal", "base"), 1, "layer base is already sealed.");
@@ -47,8 +47,8 @@ public class LayerSealCommandTests(ITestOutputHelper output) : LayerStoreTests(o
     [Fact]
     public async Task Seal_as_an_existing_id_is_refused_and_nothing_changes()
     {
-        await StoreOkAsync("layer", "create", "--id", "a", "--size", "64M");
-        await StoreOkAsync("layer", "create", "--id", "b", "--size", "64M");
+        await StoreOkAsync("layer", "create", "--blank", "--id", "a", "--size", "64M");
+        await StoreOkAsync("layer", "create", "--blank", "--id", "b", "--size", "64M");
 
         AssertError(await StoreAsync("layer", "seal", "a", "--as", "b"), 1, "layer b already exists.");
         AssertError(await StoreAsync("layer", "seal", "a", "--as", "../b"), 1, "\"../b\" is not a valid layer id");

@@ -33,7 +33,7 @@ public class LayerSnapshotCommandTests(ITestOutputHelper output) : LayerStoreTes
     [Fact]
     public async Task Snapshot_without_an_id_prints_the_generated_one()
     {
-        await StoreOkAsync("layer", "create", "--id", "w", "--size", "64M");
+        await StoreOkAsync("layer", "create", "--blank", "--id", "w", "--size", "64M");
 
         string id = (await StoreOkAsync("layer", "snapshot", "w")).Stdout.Trim();
 

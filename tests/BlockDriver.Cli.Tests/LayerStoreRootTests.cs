@@ -13,8 +13,8 @@ public class LayerStoreRootTests(ITestOutputHelper output) : LayerStoreTests(out
         string fromEnvironment = PathOf("env-store");
         var environment = new Dictionary<string, string?> { ["BLOCKDRIVER_ROOT"] = fromEnvironment };
 
-        ProcessResult created = await RunWithEnvironmentAsync(environment, "layer", "create", "--id", "e", "--size", "64M");
-        await RunWithEnvironmentAsync(environment, "--root", Root, "layer", "create", "--id", "r", "--size", "64M");
+        ProcessResult created = await RunWithEnvironmentAsync(environment, "layer", "create", "--blank", "--id", "e", "--size", "64M");
+        await RunWithEnvironmentAsync(environment, "--root", Root, "layer", "create", "--blank", "--id", "r", "--size", "64M");
 
         Assert.Equal(0, created.ExitCode);
         Assert.True(File.Exists(Path.Combine(fromEnvironment, "layers", "e.vhdx")));
@@ -28,7 +28,7 @@ public class LayerStoreRootTests(ITestOutputHelper output) : LayerStoreTests(out
     {
         var environment = new Dictionary<string, string?> { ["BLOCKDRIVER_ROOT"] = null };
 
-        ProcessResult created = await RunWithEnvironmentAsync(environment, "layer", "create", "--id", "d", "--size", "64M");
+        ProcessResult created = await RunWithEnvironmentAsync(environment, "layer", "create", "--blank", "--id", "d", "--size", "64M");
 
         Assert.Equal(0, created.ExitCode);
         Assert.True(File.Exists(PathOf(".blockdriver/layers/d.vhdx")));
@@ -54,7 +54,7 @@ public class LayerStoreRootTests(ITestOutputHelper output) : LayerStoreTests(out
         await File.WriteAllTextAsync(Path.Combine(Root, "notes.txt"), "mine");
 
         AssertError(await StoreAsync("layer", "ls"), 1, $"{Root} is not a BlockDriver store (it has no catalog.db) and is not empty.");
-        AssertError(await StoreAsync("layer", "create", "--size", "64M"), 1, "is not a BlockDriver store");
+        AssertError(await StoreAsync("layer", "create", "--blank", "--size", "64M"), 1, "is not a BlockDriver store");
 
         Assert.Equal(["notes.txt"], Directory.GetFileSystemEntries(Root).Select(Path.GetFileName));
     }
@@ -67,7 +67,7 @@ public class LayerStoreRootTests(ITestOutputHelper output) : LayerStoreTests(out
         await File.WriteAllBytesAsync(Path.Combine(Root, "catalog.db"), garbage);
 
         AssertError(await StoreAsync("layer", "ls"), 1, $"{Path.Combine(Root, "catalog.db")}: not a BlockDriver catalog");
-        AssertError(await StoreAsync("layer", "create", "--id", "x", "--size", "64M"), 1, "not a BlockDriver catalog");
+        AssertError(await StoreAsync("layer", "create", "--blank", "--id", "x", "--size", "64M"), 1, "not a BlockDriver catalog");
 
         Assert.Equal(["catalog.db"], Directory.GetFileSystemEntries(Root).Select(Path.GetFileName));
         Assert.Equal(garbage, await File.ReadAllBytesAsync(Path.Combine(Root, "catalog.db")));
@@ -99,7 +99,7 @@ public class LayerStoreRootTests(ITestOutputHelper output) : LayerStoreTests(out
     {
         await File.WriteAllTextAsync(Root, "not a directory");
 
-        AssertError(await StoreAsync("layer", "create", "--size", "64M"), 1, $"{Root} is a file, not a BlockDriver store.");
+        AssertError(await StoreAsync("layer", "create", "--blank", "--size", "64M"), 1, $"{Root} is a file, not a BlockDriver store.");
 
         Assert.Equal("not a directory", await File.ReadAllTextAsync(Root));
     }

@@ -22,8 +22,8 @@ public class StoreCheckCommandTests(ITestOutputHelper output) : LayerStoreTests(
     [Fact]
     public async Task Stray_file_is_quarantined_and_a_missing_layer_file_is_reported_once_each()
     {
-        await StoreOkAsync("layer", "create", "--id", "kept", "--size", "64M");
-        await StoreOkAsync("layer", "create", "--id", "lost", "--size", "64M");
+        await StoreOkAsync("layer", "create", "--blank", "--id", "kept", "--size", "64M");
+        await StoreOkAsync("layer", "create", "--blank", "--id", "lost", "--size", "64M");
         File.Delete(LayerFile("lost"));
         string stray = Path.Combine(Root, "layers", "stray.vhdx");
         await File.WriteAllTextAsync(stray, "not ours");
@@ -49,8 +49,8 @@ public class StoreCheckCommandTests(ITestOutputHelper output) : LayerStoreTests(
     [Fact]
     public async Task Removing_the_layer_whose_file_is_missing_makes_the_store_consistent()
     {
-        await StoreOkAsync("layer", "create", "--id", "kept", "--size", "64M");
-        await StoreOkAsync("layer", "create", "--id", "lost", "--size", "64M");
+        await StoreOkAsync("layer", "create", "--blank", "--id", "kept", "--size", "64M");
+        await StoreOkAsync("layer", "create", "--blank", "--id", "lost", "--size", "64M");
         File.Delete(LayerFile("lost"));
 
         ProcessResult text = await StoreAsync("store", "check");

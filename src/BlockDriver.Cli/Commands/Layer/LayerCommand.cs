@@ -6,10 +6,13 @@ namespace BlockDriver.Cli.Commands.Layer;
 internal sealed class LayerCommand : Command
 {
     public LayerCommand()
-        : base("layer", "Create, seal, snapshot, merge, export and remove the layers of a store.")
+        : base("layer", "Create, fill, seal, snapshot, merge, export and remove the layers of a store.")
     {
         Add(new LayerCreateCommand());
         Add(new LayerImportCommand());
+        Add(new LayerApplyCommand());
+        Add(new LayerChangesCommand());
+        Add(new LayerDiffCommand());
         Add(new LayerSealCommand());
         Add(new LayerRmCommand());
         Add(new LayerSnapshotCommand());

@@ -1,0 +1,61 @@
+using System.CommandLine;
+using System.Text.Json;
+using BlockDriver.Core;
+using BlockDriver.Mount.Tar;
+
+namespace BlockDriver.Cli.Commands.Layer;
+
+/// <summary><c>layer changes ID [--json]</c>: what a layer changed relative to its parent, one <c>A path</c>,
+/// <c>C path</c> or <c>D path</c> line per change, as <c>docker diff</c> prints them.</summary>
+internal sealed class LayerChangesCommand : StoreCommand
+{
+    private readonly Argument<string> _id = LayerOptions.Id("The layer (writable or sealed).");
+    private readonly Option<bool> _json = new("--json") { Description = "Print a JSON array of {\"kind\", \"path\"} (shape in README.md)." };
+
+    public LayerChangesCommand()
+        : base("changes", "List the files a layer added (A), changed (C) or deleted (D) relative to its parent, like docker diff.")
+    {
+        Add(_id);
+        Add(_json);
+    }
+
+    protected override async Task<int> ExecuteAsync(LayerStore store, ParseResult parse, CancellationToken ct)
+    {
+        string id = parse.GetValue(_id)!;
+        IReadOnlyList<LayerChange> changes;
+        ILayerContentService content = LayerContentServices.Open(store);
+        await using (content.ConfigureAwait(false))
+        {
+            changes = await content.ChangesAsync(id, ct).ConfigureAwait(false);
+        }
+
+        if (parse.GetValue(_json))
+        {
+            using var buffer = new MemoryStream();
+            using (var json = new Utf8JsonWriter(buffer, new JsonWriterOptions { Indented = true }))
+            {
+                json.WriteStartArray();
+                foreach (LayerChange change in changes)
+                {
+                    json.WriteStartObject();
+                    json.WriteString("kind", change.Kind switch { ChangeKind.Added => "added", ChangeKind.Modified => "modified", _ => "deleted" });
+                    json.WriteString("path", change.Path);
+                    json.WriteEndObject();
+                }
+
+                json.WriteEndArray();
+            }
+
+            Console.WriteLine(System.Text.Encoding.UTF8.GetString(buffer.ToArray()));
+        }
+        else
+        {
+            foreach (LayerChange change in changes)
+            {
+                Console.WriteLine(change.ToString());
+            }
+        }
+
+        return ExitCodes.Success;
+    }
+}
