@@ -2,6 +2,7 @@ using System.CommandLine;
 using System.CommandLine.Invocation;
 using System.CommandLine.Parsing;
 using BlockDriver.Cli.Commands;
+using BlockDriver.Cli.Commands.Daemon;
 using BlockDriver.Cli.Commands.Img;
 using BlockDriver.Cli.Commands.Layer;
 using BlockDriver.Cli.Commands.Serve;
@@ -36,6 +37,10 @@ internal static class Program
             new StoreGroupCommand(),
             new ServeCommand(),
             new AttachNbdCommand(),
+            new DaemonCommand(),
+            new MountCommand(),
+            new UmountCommand(),
+            new PsCommand(),
         };
 
     // Usage errors in the same one-line form as every other error, qemu-img style, rather than System.CommandLine's

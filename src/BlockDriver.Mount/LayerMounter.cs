@@ -47,6 +47,24 @@ public sealed class LayerMounter : IAsyncDisposable
     /// <summary>Where the FUSE mount of layer files lives: STORE/run/fuse.</summary>
     public string FuseDirectory { get; }
 
+    /// <summary>Mounts the FUSE file system now instead of at the first mount, cleaning first what a dead process
+    /// left (a stale FUSE mount at <see cref="FuseDirectory"/>, loop devices on its files and the file systems on
+    /// them). A daemon calls it at start, so that nothing a crashed predecessor left survives a restart. Idempotent.</summary>
+    /// <exception cref="BlockDriverException">InUse when a live process serves <see cref="FuseDirectory"/>.</exception>
+    public async Task StartAsync(CancellationToken ct = default)
+    {
+        await _gate.WaitAsync(ct).ConfigureAwait(false);
+        try
+        {
+            ObjectDisposedException.ThrowIf(_disposed, this);
+            await ServerAsync(ct).ConfigureAwait(false);
+        }
+        finally
+        {
+            _gate.Release();
+        }
+    }
+
     /// <summary>Mounts layer <paramref name="layerId"/> at <paramref name="directory"/> (created if missing), or, if
     /// it is mounted there already in the same mode, counts one more reference.</summary>
     /// <param name="layerId">The layer; it must hold an ext4 file system (a descendant of the base file system
@@ -282,19 +300,27 @@ public sealed class LayerMounter : IAsyncDisposable
             return _server;
         }
 
-        Directory.CreateDirectory(FuseDirectory);
+        // Listed before the stale FUSE mount goes: once it is detached, the loop devices' backing files no longer
+        // show its path. Nothing is done to them unless CleanupStaleAsync finds the mount's server dead.
+        string prefix = FuseDirectory + "/";
+        List<(int Index, string BackingFile)> loops = [.. LoopDevice.ListBound().Where(b => b.BackingFile.StartsWith(prefix, StringComparison.Ordinal))];
+        if (FuseMounts.FindAt(FuseDirectory).Count == 0)
+        {
+            // Not on a dead FUSE mount, where stat fails (ENOTCONN) and CreateDirectory would throw.
+            Directory.CreateDirectory(FuseDirectory);
+        }
+
         await FuseMounts.CleanupStaleAsync(FuseDirectory, ct: ct).ConfigureAwait(false);
-        await Task.Run(CleanStaleLoopDevices, ct).ConfigureAwait(false);
+        await Task.Run(() => CleanStaleLoopDevices(loops), ct).ConfigureAwait(false);
         _server = await FuseDeviceServer.MountAsync(FuseDirectory, ct: ct).ConfigureAwait(false);
         return _server;
     }
 
     // No live server serves FuseDirectory (CleanupStaleAsync would have thrown InUse): every loop device still bound
     // to a file there belongs to a dead process, and so does every file system mounted on one of them.
-    private void CleanStaleLoopDevices()
+    private static void CleanStaleLoopDevices(List<(int Index, string BackingFile)> loops)
     {
-        string prefix = FuseDirectory + "/";
-        foreach ((int index, string file) in LoopDevice.ListBound().Where(b => b.BackingFile.StartsWith(prefix, StringComparison.Ordinal)))
+        foreach ((int index, string file) in loops)
         {
             string device = $"/dev/loop{index}";
             foreach (MountInfoEntry mount in MountInfoEntry.ReadAll().Where(m => m.Source == device).Reverse())

@@ -1,0 +1,53 @@
+using System.CommandLine;
+using BlockDriver.Daemon;
+
+namespace BlockDriver.Cli.Commands.Daemon;
+
+/// <summary><c>daemon [--config FILE] [--Key=value...]</c>: runs the store's daemon in the foreground (as systemd
+/// runs services: no forking) until SIGTERM or SIGINT, then unmounts everything it mounted and exits.</summary>
+/// <remarks>A synchronous action on purpose: System.CommandLine gives asynchronous actions 2 s after a signal before
+/// it returns from Main, which would end the process in the middle of unmounting. Here the host's own console
+/// lifetime handles the signals and <c>Run</c> returns only when the teardown is done.</remarks>
+internal sealed class DaemonCommand : Command
+{
+    private readonly Option<string?> _config = new("--config")
+    {
+        Description = $"Configuration file [default: STORE/{DaemonHost.DefaultConfigFile} if it exists].",
+        HelpName = "FILE",
+    };
+
+    public DaemonCommand()
+        : base("daemon", "Run the store's daemon in the foreground: the admin API for mount, umount and ps (and NBD when configured). Settings: --config FILE, BLOCKDRIVER_* variables, --Key=value.")
+    {
+        Add(_config);
+        TreatUnmatchedTokensAsErrors = false;
+        SetAction(Run);
+    }
+
+    private int Run(ParseResult parse)
+    {
+        try
+        {
+            var settings = new List<string>();
+            foreach (string token in parse.UnmatchedTokens)
+            {
+                if (!token.StartsWith("--", StringComparison.Ordinal) || !token.Contains('=', StringComparison.Ordinal))
+                {
+                    CliError.Write($"daemon: unexpected argument '{token}': settings are given as --Key=value (e.g. --Remount=false).");
+                    return ExitCodes.Failure;
+                }
+
+                settings.Add(token);
+            }
+
+            using Microsoft.AspNetCore.Builder.WebApplication app = DaemonHost.Build(StoreCommand.ResolveRoot(parse), parse.GetValue(_config), settings);
+            app.Run();
+            return ExitCodes.Success;
+        }
+        catch (Exception e)
+        {
+            CliError.Write(CliError.Describe(e));
+            return ExitCodes.Failure;
+        }
+    }
+}

@@ -1,0 +1,91 @@
+using System.Net;
+using System.Text.Json;
+using BlockDriver.Abstractions;
+using Microsoft.AspNetCore.Http;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Options;
+
+namespace BlockDriver.Daemon;
+
+/// <summary>
+/// The admin API (HTTP/JSON on STORE/run/admin.sock), what the CLI's <c>mount</c>, <c>umount</c> and <c>ps</c> use:
+/// <list type="bullet">
+/// <item><c>GET /v1/status</c> → 200 <see cref="DaemonStatus"/></item>
+/// <item><c>GET /v1/mounts</c> → 200 [<see cref="MountJson"/>], oldest first</item>
+/// <item><c>POST /v1/mounts</c> <see cref="MountRequest"/> → 200 <see cref="MountJson"/> (the mount as it is now; a
+/// repeated request counts one more reference)</item>
+/// <item><c>DELETE /v1/mounts?directory=DIR</c> → 200 <c>{"references": N}</c> left (0: unmounted)</item>
+/// </list>
+/// Failures are <c>{"error": "..."}</c> with the status <see cref="AdminError"/> gives. A bad request fails that
+/// request only.
+/// </summary>
+public sealed class AdminApi(StoreService store, NbdService nbd, IOptions<DaemonOptions> options, ILogger<AdminApi> logger)
+{
+    /// <summary>Handles one request.</summary>
+    public async Task HandleAsync(HttpContext context)
+    {
+        ArgumentNullException.ThrowIfNull(context);
+        HttpRequest request = context.Request;
+        string path = request.Path.Value ?? "/";
+        try
+        {
+            switch (path)
+            {
+                case "/v1/status" when HttpMethods.IsGet(request.Method):
+                    await WriteAsync(context, Status(), AdminJsonContext.Default.DaemonStatus).ConfigureAwait(false);
+                    break;
+                case "/v1/mounts" when HttpMethods.IsGet(request.Method):
+                    await WriteAsync(context, store.List().ToList(), AdminJsonContext.Default.ListMountJson).ConfigureAwait(false);
+                    break;
+                case "/v1/mounts" when HttpMethods.IsPost(request.Method):
+                    MountRequest body = await JsonSerializer.DeserializeAsync(request.Body, AdminJsonContext.Default.MountRequest, context.RequestAborted).ConfigureAwait(false)
+                        ?? throw new BlockDriverException(ErrorKind.InvalidArgument, "the request body is empty.");
+                    string layer = body.Layer is { Length: > 0 } l ? l : throw new BlockDriverException(ErrorKind.InvalidArgument, "the request names no layer.");
+                    string directory = body.Directory is { Length: > 0 } d ? d : throw new BlockDriverException(ErrorKind.InvalidArgument, "the request names no directory.");
+
+                    // Not the request's token: a client that goes away must not leave a mount half made.
+                    MountJson mount = await store.MountAsync(layer, directory, body.ReadOnly, CancellationToken.None).ConfigureAwait(false);
+                    await WriteAsync(context, mount, AdminJsonContext.Default.MountJson).ConfigureAwait(false);
+                    break;
+                case "/v1/mounts" when HttpMethods.IsDelete(request.Method):
+                    string target = request.Query["directory"].ToString() is { Length: > 0 } t
+                        ? t
+                        : throw new BlockDriverException(ErrorKind.InvalidArgument, "the request names no directory (?directory=DIR).");
+                    int left = await store.UnmountAsync(target, CancellationToken.None).ConfigureAwait(false);
+                    context.Response.ContentType = "application/json";
+                    await context.Response.WriteAsync($"{{\"references\":{left}}}", context.RequestAborted).ConfigureAwait(false);
+                    break;
+                case "/v1/status" or "/v1/mounts":
+                    await FailAsync(context, HttpStatusCode.MethodNotAllowed, $"{request.Method} is not allowed on {path}.").ConfigureAwait(false);
+                    return;
+                default:
+                    await FailAsync(context, HttpStatusCode.NotFound, $"no such endpoint: {request.Method} {path}.").ConfigureAwait(false);
+                    return;
+            }
+
+            Log.Request(logger, request.Method, path, context.Response.StatusCode);
+        }
+        catch (Exception ex) when (!context.Response.HasStarted)
+        {
+            (HttpStatusCode status, string message) = AdminError.Translate(ex);
+            await FailAsync(context, status, message).ConfigureAwait(false);
+        }
+    }
+
+    private DaemonStatus Status() =>
+        new(Environment.ProcessId, store.Root, store.StartedAt, options.Value.Remount, nbd.SocketPath,
+            nbd.SocketPath is null ? [] : [.. options.Value.Nbd.Exports], store.Recovered);
+
+    private async Task FailAsync(HttpContext context, HttpStatusCode status, string message)
+    {
+        Log.RequestFailed(logger, context.Request.Method, context.Request.Path.Value ?? "/", (int)status, message);
+        await AdminError.WriteAsync(context, status, message).ConfigureAwait(false);
+    }
+
+    private static async Task WriteAsync<T>(HttpContext context, T value, System.Text.Json.Serialization.Metadata.JsonTypeInfo<T> type)
+    {
+        context.Response.StatusCode = StatusCodes.Status200OK;
+        context.Response.ContentType = "application/json";
+        await JsonSerializer.SerializeAsync(context.Response.Body, value, type, context.RequestAborted).ConfigureAwait(false);
+    }
+}

@@ -1,0 +1,311 @@
+using BlockDriver.Abstractions;
+using BlockDriver.Core;
+using BlockDriver.Mount;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Options;
+
+namespace BlockDriver.Daemon;
+
+/// <summary>
+/// The hosted service that owns the store, its <see cref="LayerMounter"/> and the daemon's run-time files. It starts
+/// before the admin API listens and stops after it: start takes the store's daemon lock (a second daemon is refused),
+/// opens the store, removes a stale admin socket, and recovers from a predecessor that died with layers mounted;
+/// stop unmounts everything (file systems, loop devices, the FUSE mount; each layer flushed) and closes the store.
+/// </summary>
+/// <remarks>
+/// <para>Restart after a crash: STORE/run/mounts.json lists the mounts and survives only an unclean stop. At start,
+/// the mounter's FUSE mount is set up first, which lazily unmounts the dead daemon's file systems, detaches its loop
+/// devices and removes its stale FUSE mount; then each recorded mount is made again (unless
+/// <see cref="DaemonOptions.Remount"/> is false). Data is safe: what a dead daemon had acknowledged (fsync,
+/// sync) was flushed to the layer's VHDX file, whose log is replayed when the layer opens again.</para>
+/// <para>Mount operations are serialised with the state file's rewrite, so the file always matches the mounts.</para>
+/// </remarks>
+public sealed class StoreService : IHostedService, IAsyncDisposable
+{
+    private const int StaleProbeAttempts = 10;
+    private readonly DaemonOptions _options;
+    private readonly ILogger<StoreService> _logger;
+    private readonly IHostApplicationLifetime _lifetime;
+    private readonly SemaphoreSlim _gate = new(1, 1);
+    private DaemonLock? _lock;
+    private LayerStore? _store;
+    private LayerMounter? _mounter;
+    private bool _stopped;
+    private bool _recovered;
+
+    /// <summary>Created by the host.</summary>
+    public StoreService(IOptions<DaemonOptions> options, ILogger<StoreService> logger, IHostApplicationLifetime lifetime)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        _options = options.Value;
+        _logger = logger;
+        _lifetime = lifetime;
+        Root = Path.GetFullPath(_options.Root);
+    }
+
+    /// <summary>The store directory.</summary>
+    public string Root { get; }
+
+    /// <summary>The open store; valid between start and stop.</summary>
+    public LayerStore Store => _store ?? throw new InvalidOperationException("The daemon's store is not open.");
+
+    /// <summary>When the daemon became ready.</summary>
+    public DateTimeOffset StartedAt { get; private set; }
+
+    /// <summary>How many mounts were made again at start.</summary>
+    public int Recovered { get; private set; }
+
+    /// <inheritdoc/>
+    public async Task StartAsync(CancellationToken cancellationToken)
+    {
+        // The store first: the lock file lives in it, and opening refuses a non-empty directory that is no store.
+        _store = await LayerStore.OpenAsync(Root, create: true, cancellationToken).ConfigureAwait(false);
+        try
+        {
+            _lock = DaemonLock.Acquire(Root);
+            foreach (ReconcileAction action in _store.Reconciliation)
+            {
+                Log.Reconciled(_logger, Root, action.ToString());
+            }
+
+            // We hold the lock, so no daemon of this store serves the socket: it is a dead one's.
+            string socket = AdminEndpoint.SocketPath(Root);
+            if (File.Exists(socket))
+            {
+                File.Delete(socket);
+                Log.StaleSocketRemoved(_logger, socket);
+            }
+
+            _mounter = new LayerMounter(_store);
+            await RecoverAsync(cancellationToken).ConfigureAwait(false);
+            _recovered = true;
+        }
+        catch
+        {
+            await ShutdownAsync().ConfigureAwait(false);
+            throw;
+        }
+
+        _lifetime.ApplicationStarted.Register(OnStarted);
+        _lifetime.ApplicationStopping.Register(() => Notify("STOPPING=1"));
+    }
+
+    /// <inheritdoc/>
+    public Task StopAsync(CancellationToken cancellationToken) => ShutdownAsync();
+
+    /// <summary>Disposing stops too (the host disposes services even when start failed half way).</summary>
+    public async ValueTask DisposeAsync()
+    {
+        await ShutdownAsync().ConfigureAwait(false);
+        _gate.Dispose();
+    }
+
+    /// <summary>Mounts <paramref name="layer"/> at <paramref name="directory"/>, or counts one more reference.</summary>
+    public async Task<MountJson> MountAsync(string layer, string directory, bool readOnly, CancellationToken ct)
+    {
+        ArgumentNullException.ThrowIfNull(layer);
+        ArgumentNullException.ThrowIfNull(directory);
+        if (!Path.IsPathFullyQualified(directory))
+        {
+            throw new BlockDriverException(ErrorKind.InvalidArgument, $"{directory}: the mount directory must be an absolute path.");
+        }
+
+        await _gate.WaitAsync(ct).ConfigureAwait(false);
+        try
+        {
+            LayerMounter mounter = Mounter();
+            MountInfo info = await mounter.MountAsync(layer, directory, readOnly, ct).ConfigureAwait(false);
+            SaveState(mounter);
+            Log.Mounted(_logger, info.LayerId, info.Directory, info.LoopDevice, info.ReadOnly ? "ro" : "rw", info.References);
+            return ToJson(info);
+        }
+        finally
+        {
+            _gate.Release();
+        }
+    }
+
+    /// <summary>Drops one reference to the mount at <paramref name="directory"/>; returns the references left.</summary>
+    public async Task<int> UnmountAsync(string directory, CancellationToken ct)
+    {
+        ArgumentNullException.ThrowIfNull(directory);
+        if (!Path.IsPathFullyQualified(directory))
+        {
+            throw new BlockDriverException(ErrorKind.InvalidArgument, $"{directory}: the mount directory must be an absolute path.");
+        }
+
+        await _gate.WaitAsync(ct).ConfigureAwait(false);
+        try
+        {
+            LayerMounter mounter = Mounter();
+            await mounter.UnmountAsync(directory, ct).ConfigureAwait(false);
+            SaveState(mounter);
+            string full = Path.TrimEndingDirectorySeparator(Path.GetFullPath(directory));
+            int left = mounter.List().FirstOrDefault(m => m.Directory == full)?.References ?? 0;
+            Log.Unmounted(_logger, full, left);
+            return left;
+        }
+        finally
+        {
+            _gate.Release();
+        }
+    }
+
+    /// <summary>The mounts, oldest first.</summary>
+    public IReadOnlyList<MountJson> List() => [.. Mounter().List().Select(ToJson)];
+
+    private LayerMounter Mounter() =>
+        _mounter is { } mounter && !_stopped ? mounter : throw new BlockDriverException(ErrorKind.Unavailable, $"the daemon for {Root} is stopping.");
+
+    private static MountJson ToJson(MountInfo m) => new(m.LayerId, m.Directory, m.LoopDevice, m.FuseFile, m.ReadOnly, m.References);
+
+    private void SaveState(LayerMounter mounter) => MountStateFile.Write(AdminEndpoint.StatePath(Root), mounter.List().Select(ToJson));
+
+    private async Task RecoverAsync(CancellationToken ct)
+    {
+        LayerMounter mounter = _mounter!;
+        string statePath = AdminEndpoint.StatePath(Root);
+        IReadOnlyList<MountJson>? recorded = MountStateFile.Read(statePath);
+        if (recorded is null)
+        {
+            return;
+        }
+
+        Log.Recovering(_logger, Root, recorded.Count);
+
+        // Lazily unmounts the file systems the dead daemon left on its loop devices, detaches them, and replaces
+        // its stale FUSE mount with ours.
+        // Right after a crash the kernel may still answer a stat of the dead FUSE mount from its attribute cache
+        // (valid for about a second), which looks like a live server: retry until that has expired.
+        for (int attempt = 1; ; attempt++)
+        {
+            try
+            {
+                await mounter.StartAsync(ct).ConfigureAwait(false);
+                break;
+            }
+            catch (BlockDriverException ex) when (ex.Kind == ErrorKind.InUse && attempt < StaleProbeAttempts)
+            {
+                await Task.Delay(TimeSpan.FromMilliseconds(500), ct).ConfigureAwait(false);
+            }
+        }
+
+        foreach (MountJson mount in recorded)
+        {
+            if (!_options.Remount)
+            {
+                Log.RemountSkipped(_logger, mount.Layer, mount.Directory);
+                continue;
+            }
+
+            try
+            {
+                for (int i = 0; i < Math.Max(1, mount.References); i++)
+                {
+                    await mounter.MountAsync(mount.Layer, mount.Directory, mount.ReadOnly, ct).ConfigureAwait(false);
+                }
+
+                Recovered++;
+                Log.Remounted(_logger, mount.Layer, mount.Directory, Math.Max(1, mount.References));
+            }
+            catch (BlockDriverException ex)
+            {
+                // One layer that cannot come back (removed meanwhile, directory taken) does not keep the others out.
+                Log.RemountFailed(_logger, mount.Layer, mount.Directory, ex.Message);
+            }
+        }
+
+        if (mounter.List().Count > 0)
+        {
+            SaveState(mounter);
+        }
+        else
+        {
+            MountStateFile.Delete(statePath);
+        }
+    }
+
+    private void OnStarted()
+    {
+        // Kestrel creates the socket with the umask's mode; the admin API is root's only.
+        string socket = AdminEndpoint.SocketPath(Root);
+        File.SetUnixFileMode(socket, UnixFileMode.UserRead | UnixFileMode.UserWrite);
+        StartedAt = DateTimeOffset.UtcNow;
+        Log.Ready(_logger, Root, socket, Environment.ProcessId);
+        Notify($"READY=1\nSTATUS=serving {Root}\nMAINPID={Environment.ProcessId}");
+    }
+
+    private void Notify(string state)
+    {
+        if (SystemdNotifier.Notify(state))
+        {
+            Log.Notified(_logger, state.Replace('\n', ' '));
+        }
+    }
+
+    // Unmounts everything, then closes the store and gives up the lock. Runs once; a failure to unmount keeps the
+    // state file (with what is still mounted) for the next start, and is thrown so the process exits non-zero.
+    private async Task ShutdownAsync()
+    {
+        await _gate.WaitAsync().ConfigureAwait(false);
+        try
+        {
+            if (_stopped)
+            {
+                return;
+            }
+
+            _stopped = true;
+            Exception? failure = null;
+            if (_mounter is not null)
+            {
+                Log.Stopping(_logger, Root, _mounter.List().Count);
+                try
+                {
+                    await _mounter.DisposeAsync().ConfigureAwait(false);
+
+                    // A start that failed while recovering keeps the record of the dead daemon's mounts.
+                    if (_recovered)
+                    {
+                        MountStateFile.Delete(AdminEndpoint.StatePath(Root));
+                    }
+                }
+                catch (Exception ex)
+                {
+                    failure = ex;
+                    Log.StopFailed(_logger, ex, Root);
+                    SaveState(_mounter);
+                }
+            }
+
+            if (_store is not null)
+            {
+                await _store.DisposeAsync().ConfigureAwait(false);
+            }
+
+            bool held = _lock is not null;
+            if (_lock is not null)
+            {
+                // Kestrel has stopped listening (it stops first); the socket file would only look like a daemon.
+                File.Delete(AdminEndpoint.SocketPath(Root));
+                _lock.Dispose();
+                _lock = null;
+            }
+
+            if (failure is not null)
+            {
+                throw failure;
+            }
+
+            if (held)
+            {
+                Log.Stopped(_logger, Root);
+            }
+        }
+        finally
+        {
+            _gate.Release();
+        }
+    }
+}
