@@ -93,7 +93,10 @@ public static class FuseMounts
 
     private static unsafe int StatErrno(string path)
     {
+        // AT_STATX_FORCE_SYNC: ask the server, not the kernel's attribute cache, which answers for a second or so
+        // after the server died (a daemon restarted right after kill -9 would take the dead mount for a live one).
+        const int AtStatxForceSync = 0x2000;
         byte* buffer = stackalloc byte[LibC.StatxStructSize];
-        return LibC.Statx(LibC.AtFdCwd, path, 0, LibC.StatxTypeAndMode, buffer) == 0 ? 0 : Marshal.GetLastPInvokeError();
+        return LibC.Statx(LibC.AtFdCwd, path, AtStatxForceSync, LibC.StatxTypeAndMode, buffer) == 0 ? 0 : Marshal.GetLastPInvokeError();
     }
 }

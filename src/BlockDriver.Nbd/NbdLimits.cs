@@ -30,4 +30,17 @@ internal static class NbdLimits
     /// <summary>Reads at least this long are mapped first and their holes sent as NBD_REPLY_TYPE_OFFSET_HOLE
     /// chunks instead of zero bytes; shorter reads are sent as one data chunk.</summary>
     public const int SparseReadThreshold = 64 * 1024;
+
+    /// <summary>Reads and writes (without FUA) up to this long run on the connection's read loop until their first
+    /// real wait instead of hopping to the thread pool: a 4 KiB page-cache copy costs less than the hop. Longer
+    /// requests, flushes and FUA writes are handed off, so the loop keeps reading while they run.</summary>
+    public const int InlineLimit = 64 * 1024;
+
+    /// <summary>Reply data at least this long is written straight to the socket after the header is flushed,
+    /// instead of being copied into the pipe's 64 KiB segments and sent segment by segment.</summary>
+    public const int DirectSendThreshold = 64 * 1024;
+
+    /// <summary>Unflushed reply bytes at which a reply is flushed even though more replies are waiting to be
+    /// written (they would otherwise be flushed by the last of them).</summary>
+    public const int MaxUnflushedReplyBytes = 64 * 1024;
 }

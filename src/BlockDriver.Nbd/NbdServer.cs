@@ -247,7 +247,7 @@ public sealed class NbdServer : IAsyncDisposable
 
             if (session is not null)
             {
-                using var transmission = new NbdTransmission(reader, writer, session, _options, _budget, _logger, peer);
+                using var transmission = new NbdTransmission(reader, writer, stream, session, _options, _budget, _logger, peer);
                 await transmission.RunAsync(_stop.Token).ConfigureAwait(false);
             }
         }

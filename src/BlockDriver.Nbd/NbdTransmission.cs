@@ -12,7 +12,9 @@ namespace BlockDriver.Nbd;
 /// write payloads; every request then runs on its own, so replies leave in completion order, not arrival order.
 /// Memory is bounded: at most <see cref="NbdServerOptions.MaxRequestsPerConnection"/> requests are in flight, and
 /// every data buffer (write payload, read reply) is taken from a per-connection and a server-wide
-/// <see cref="ByteBudget"/> before it is allocated. A request the server refuses gets an error reply; only a broken
+/// <see cref="ByteBudget"/> before it is allocated. Small reads and writes run on the read loop until their first
+/// real wait (<see cref="NbdLimits.InlineLimit"/>); a reply is flushed unless another is already waiting to be
+/// written, so a burst of replies leaves in few sends. A request the server refuses gets an error reply; only a broken
 /// frame (bad magic, a write payload larger than the maximum) closes the connection.</summary>
 internal sealed class NbdTransmission : IDisposable
 {
@@ -21,6 +23,7 @@ internal sealed class NbdTransmission : IDisposable
 
     private readonly PipeReader _reader;
     private readonly PipeWriter _writer;
+    private readonly Stream _stream;
     private readonly NbdSession _session;
     private readonly IBlockDevice _device;
     private readonly ByteBudget _serverBudget;
@@ -38,11 +41,18 @@ internal sealed class NbdTransmission : IDisposable
     // Requests running plus one for the read loop; the connection is drained when it reaches 0.
     private int _pending = 1;
 
-    public NbdTransmission(PipeReader reader, PipeWriter writer, NbdSession session, NbdServerOptions options,
+    // Replies waiting for the send lock. The holder leaves its reply unflushed while this is positive: the next
+    // holder flushes it with its own (NbdLimits.MaxUnflushedReplyBytes bounds what waits).
+    private int _sendersWaiting;
+
+    /// <summary>Replies go through <paramref name="writer"/>; large reply data goes straight to
+    /// <paramref name="stream"/> (the stream under <paramref name="writer"/>) once the writer is flushed.</summary>
+    public NbdTransmission(PipeReader reader, PipeWriter writer, Stream stream, NbdSession session, NbdServerOptions options,
         ByteBudget serverBudget, ILogger logger, string peer)
     {
         _reader = reader;
         _writer = writer;
+        _stream = stream;
         _session = session;
         _device = session.Device;
         _serverBudget = serverBudget;
@@ -115,9 +125,15 @@ internal sealed class NbdTransmission : IDisposable
                         }
                     }
 
+                    // Small reads and writes run here until their first real wait; with a device answering from
+                    // the page cache that is the whole request, reply included, and saves two thread-pool hops.
+                    // Anything that may block (fsync for FUA or FLUSH, large copies) leaves the loop at once.
+                    bool inline = request.Length <= NbdLimits.InlineLimit
+                        && (request.Type is NbdCommand.Read or NbdCommand.Write)
+                        && !request.Has(NbdCommandFlags.Fua);
                     Interlocked.Increment(ref _pending);
                     dispatched = true;
-                    _ = ProcessAsync(request, payload);
+                    _ = ProcessAsync(request, payload, inline);
                 }
                 finally
                 {
@@ -200,10 +216,14 @@ internal sealed class NbdTransmission : IDisposable
         }
     }
 
-    private async Task ProcessAsync(NbdRequest request, byte[]? payload)
+    private async Task ProcessAsync(NbdRequest request, byte[]? payload, bool inline)
     {
-        // Leave the read loop's thread at once: the device call may complete synchronously.
-        await Task.Yield();
+        if (!inline)
+        {
+            // Leave the read loop's thread at once: the device call may complete synchronously and take long.
+            await Task.Yield();
+        }
+
         try
         {
             await ExecuteAsync(request, payload).ConfigureAwait(false);
@@ -559,11 +579,11 @@ internal sealed class NbdTransmission : IDisposable
                     WriteChunkHeader(header, flags, NbdChunkType.OffsetData, cookie, 8 + c.Data.Length);
                     BinaryPrimitives.WriteUInt64BigEndian(header[20..], (ulong)c.Offset);
                     _writer.Advance(28);
-                    _writer.Write(c.Data.Span);
+                    await WriteDataAsync(c.Data).ConfigureAwait(false);
                 }
             }
 
-            await _writer.FlushAsync().ConfigureAwait(false);
+            await FlushUnlessOthersWaitAsync().ConfigureAwait(false);
         }
         catch (Exception e) when (IsSendFailure(e))
         {
@@ -603,12 +623,8 @@ internal sealed class NbdTransmission : IDisposable
         try
         {
             writeHeader();
-            if (!data.IsEmpty)
-            {
-                _writer.Write(data.Span);
-            }
-
-            await _writer.FlushAsync().ConfigureAwait(false);
+            await WriteDataAsync(data).ConfigureAwait(false);
+            await FlushUnlessOthersWaitAsync().ConfigureAwait(false);
         }
         catch (Exception e) when (IsSendFailure(e))
         {
@@ -620,9 +636,40 @@ internal sealed class NbdTransmission : IDisposable
         }
     }
 
+    // Under the send lock: small data is copied into the pipe after its header; large data follows the flushed
+    // header straight onto the stream (one send instead of a copy and one send per 64 KiB pipe segment).
+    private async ValueTask WriteDataAsync(ReadOnlyMemory<byte> data)
+    {
+        if (data.Length < NbdLimits.DirectSendThreshold)
+        {
+            _writer.Write(data.Span);
+            return;
+        }
+
+        await _writer.FlushAsync().ConfigureAwait(false);
+        await _stream.WriteAsync(data).ConfigureAwait(false);
+    }
+
+    // Under the send lock: a reply waiting for the lock will flush this one with its own, so a burst of replies
+    // leaves in one send. The last reply of a burst finds no waiter and flushes; every waiter has already
+    // finished its request, so no reply waits on a request still running.
+    private ValueTask<FlushResult> FlushUnlessOthersWaitAsync() =>
+        Volatile.Read(ref _sendersWaiting) > 0 && _writer.UnflushedBytes < NbdLimits.MaxUnflushedReplyBytes
+            ? ValueTask.FromResult(default(FlushResult))
+            : _writer.FlushAsync();
+
     private async Task<bool> EnterSendAsync()
     {
-        await _sendLock.WaitAsync().ConfigureAwait(false);
+        Interlocked.Increment(ref _sendersWaiting);
+        try
+        {
+            await _sendLock.WaitAsync().ConfigureAwait(false);
+        }
+        finally
+        {
+            Interlocked.Decrement(ref _sendersWaiting);
+        }
+
         if (_broken.IsCancellationRequested)
         {
             _sendLock.Release();

@@ -25,6 +25,10 @@ public sealed class VhdxFile : IAsyncDisposable
     // (which a crash during the write would still need). Writers commit early once this many pages are dirty.
     private const int DirtyPageThreshold = 96;
 
+    // Payload reads and writes up to this long use synchronous pread/pwrite: on Linux RandomAccess.ReadAsync/
+    // WriteAsync queue every call to the thread pool, which costs more than a 64 KiB page-cache copy.
+    private const int SyncIoLimit = 64 * 1024;
+
     private readonly SafeFileHandle _handle;
     private readonly Lock _lock = new();
     private readonly SemaphoreSlim _gate = new(1, 1);
@@ -263,7 +267,10 @@ public sealed class VhdxFile : IAsyncDisposable
         int done = 0;
         while (done < buffer.Length)
         {
-            int n = await RandomAccess.ReadAsync(_handle, buffer[done..], fileOffset + done, ct).ConfigureAwait(false);
+            ct.ThrowIfCancellationRequested();
+            int n = buffer.Length - done <= SyncIoLimit
+                ? RandomAccess.Read(_handle, buffer.Span[done..], fileOffset + done)
+                : await RandomAccess.ReadAsync(_handle, buffer[done..], fileOffset + done, ct).ConfigureAwait(false);
             if (n == 0)
             {
                 buffer.Span[done..].Clear();
@@ -292,7 +299,16 @@ public sealed class VhdxFile : IAsyncDisposable
             int inBlock = (int)(position % BlockSize);
             int count = Math.Min(BlockSize - inBlock, data.Length - done);
             (long fileOffset, bool setBits) = PrepareBlockForWrite(block);
-            await RandomAccess.WriteAsync(_handle, data.Slice(done, count), fileOffset + inBlock, ct).ConfigureAwait(false);
+            if (count <= SyncIoLimit)
+            {
+                ct.ThrowIfCancellationRequested();
+                RandomAccess.Write(_handle, data.Span.Slice(done, count), fileOffset + inBlock);
+            }
+            else
+            {
+                await RandomAccess.WriteAsync(_handle, data.Slice(done, count), fileOffset + inBlock, ct).ConfigureAwait(false);
+            }
+
             if (setBits)
             {
                 lock (_lock)

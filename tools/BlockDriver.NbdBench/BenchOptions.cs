@@ -2,7 +2,8 @@ using System.Globalization;
 
 namespace BlockDriver.NbdBench;
 
-/// <summary>Command-line settings: <c>--runs N --seconds S --depth D --size-mib M --work DIR</c>.</summary>
+/// <summary>Command-line settings: <c>--runs N --seconds S --depth D --size-mib M --connections C[,C…] --work DIR</c>.
+/// Each connection count is one set of rows: nbdfuse is started with <c>-C C</c> against both servers.</summary>
 internal sealed record BenchOptions
 {
     public int Runs { get; init; } = 3;
@@ -12,6 +13,8 @@ internal sealed record BenchOptions
     public int Depth { get; init; } = 3;
 
     public int SizeMiB { get; init; } = 1024;
+
+    public IReadOnlyList<int> Connections { get; init; } = [4];
 
     public string? WorkDirectory { get; init; }
 
@@ -27,15 +30,17 @@ internal sealed record BenchOptions
                 "--seconds" => options with { Seconds = int.Parse(value, CultureInfo.InvariantCulture) },
                 "--depth" => options with { Depth = int.Parse(value, CultureInfo.InvariantCulture) },
                 "--size-mib" => options with { SizeMiB = int.Parse(value, CultureInfo.InvariantCulture) },
+                "--connections" => options with { Connections = [.. value.Split(',').Select(c => int.Parse(c, CultureInfo.InvariantCulture))] },
                 "--work" => options with { WorkDirectory = value },
-                _ => throw new ArgumentException($"Unknown option {args[i]}. Options: --runs N --seconds S --depth D --size-mib M --work DIR."),
+                _ => throw new ArgumentException($"Unknown option {args[i]}. Options: --runs N --seconds S --depth D --size-mib M --connections C[,C...] --work DIR."),
             };
             i++;
         }
 
-        if (options.Runs < 1 || options.Seconds < 1 || options.Depth < 1 || options.SizeMiB < 256)
+        if (options.Runs < 1 || options.Seconds < 1 || options.Depth < 1 || options.SizeMiB < 256
+            || options.Connections.Count == 0 || options.Connections.Any(c => c < 1 || c > 8))
         {
-            throw new ArgumentException("--runs, --seconds and --depth must be positive, --size-mib at least 256.");
+            throw new ArgumentException("--runs, --seconds and --depth must be positive, --size-mib at least 256, --connections from 1 to 8.");
         }
 
         return options;

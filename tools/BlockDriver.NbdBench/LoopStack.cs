@@ -1,8 +1,9 @@
 using System.Diagnostics;
+using System.Globalization;
 
 namespace BlockDriver.NbdBench;
 
-/// <summary>nbdfuse (four connections when the server allows multi-conn) exposing the export as a file, and a loop
+/// <summary>nbdfuse (the given number of connections when the server advertises multi-conn, else one) exposing the export as a file, and a loop
 /// device over that file with direct I/O, so fio's O_DIRECT requests reach the server instead of a page cache.
 /// Disposing detaches the loop device and unmounts FUSE, whatever state the setup reached.</summary>
 internal sealed class LoopStack : IAsyncDisposable
@@ -18,7 +19,7 @@ internal sealed class LoopStack : IAsyncDisposable
 
     public string Device => _loop ?? throw new InvalidOperationException("Not attached.");
 
-    public static async Task<LoopStack> StartAsync(string uri, string fuseDirectory)
+    public static async Task<LoopStack> StartAsync(string uri, string fuseDirectory, int connections)
     {
         Directory.CreateDirectory(fuseDirectory);
         string pidFile = fuseDirectory + ".pid";
@@ -26,7 +27,7 @@ internal sealed class LoopStack : IAsyncDisposable
         var stack = new LoopStack(fuseDirectory);
         try
         {
-            stack._nbdfuse = Shell.Start("nbdfuse", "-C", "4", "-P", pidFile, fuseDirectory, uri);
+            stack._nbdfuse = Shell.Start("nbdfuse", "-C", connections.ToString(CultureInfo.InvariantCulture), "-P", pidFile, fuseDirectory, uri);
             await Shell.WaitForAsync(() => File.Exists(pidFile) || stack._nbdfuse.HasExited, "nbdfuse").ConfigureAwait(false);
             if (stack._nbdfuse.HasExited)
             {

@@ -2,7 +2,9 @@ using System.Globalization;
 using BlockDriver.NbdBench;
 
 // fio over nbdfuse + loop against the BlockDriver NBD server (VHDX chain) and qemu-nbd (qcow2 chain of the same depth
-// and data), interleaved in one run; medians of --runs runs. Needs root, fio, nbdfuse, qemu-utils.
+// and data), interleaved in one run; medians of --runs runs, one set of rows per --connections value. Each server's
+// multi-conn advertisement is checked with nbdinfo, and the connections nbdfuse really opens are printed, so the two
+// servers are compared with the same number of connections. Needs root, fio, nbdfuse, nbdinfo, qemu-utils.
 BenchOptions options;
 try
 {
@@ -18,43 +20,64 @@ string work = options.WorkDirectory ?? Directory.CreateTempSubdirectory("blockdr
 Directory.CreateDirectory(work);
 try
 {
-    Console.WriteLine($"nbdbench: chain depth {options.Depth}, {options.SizeMiB} MiB, {options.Runs} runs of {options.Seconds} s per workload, in {work}");
+    Console.WriteLine($"nbdbench: chain depth {options.Depth}, {options.SizeMiB} MiB, {options.Runs} runs of {options.Seconds} s per workload, nbdfuse -C {string.Join(',', options.Connections)}, in {work}");
     (string vhdx, string qcow2) = await Chains.CreateAsync(work, options);
     long size = (long)options.SizeMiB * 1024 * 1024;
-    var results = new Dictionary<(string Target, string Workload), List<Measurement>>();
+    var results = new Dictionary<(int Connections, string Target, string Workload), List<Measurement>>();
+    var effective = new Dictionary<(int Connections, string Target), int>();
     for (int run = 1; run <= options.Runs; run++)
     {
-        foreach (string name in new[] { "blockdriver", "qemu-nbd" })
+        foreach (int connections in options.Connections)
         {
-            string socket = Path.Combine(work, name + ".sock");
-            Target target = name == "blockdriver" ? Target.StartOurs(vhdx, socket) : await Target.StartQemuNbdAsync(qcow2, socket);
-            await using (target)
+            foreach (string name in new[] { "blockdriver", "qemu-nbd" })
             {
-                LoopStack stack = await LoopStack.StartAsync(target.Uri, Path.Combine(work, "fuse-" + name));
-                await using (stack)
+                string socket = Path.Combine(work, name + ".sock");
+                Target target = name == "blockdriver" ? Target.StartOurs(vhdx, socket) : await Target.StartQemuNbdAsync(qcow2, socket);
+                await using (target)
                 {
-                    foreach (Workload workload in Workload.All)
+                    // nbdfuse falls back to one connection when the server does not advertise multi-conn.
+                    bool multiConn = await target.CanMultiConnAsync();
+                    int used = multiConn ? connections : 1;
+                    effective[(connections, name)] = used;
+                    Console.WriteLine($"run {run} {name,-12} nbdfuse -C {connections}: multi-conn {(multiConn ? "advertised" : "not advertised")}, {used} connection(s)");
+                    LoopStack stack = await LoopStack.StartAsync(target.Uri, Path.Combine(work, "fuse-" + name), connections);
+                    await using (stack)
                     {
-                        Measurement m = await Fio.RunAsync(stack.Device, workload, options.Seconds, size);
-                        Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
-                            $"run {run} {name,-12} {workload.Name,-14} {m.MBps,9:F1} MB/s {m.Iops,10:F0} IOPS"));
-                        (results.TryGetValue((name, workload.Name), out List<Measurement>? list) ? list : results[(name, workload.Name)] = []).Add(m);
+                        foreach (Workload workload in Workload.All)
+                        {
+                            Measurement m = await Fio.RunAsync(stack.Device, workload, options.Seconds, size);
+                            Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
+                                $"run {run} {name,-12} C={used} {workload.Name,-14} {m.MBps,9:F1} MB/s {m.Iops,10:F0} IOPS"));
+                            (results.TryGetValue((connections, name, workload.Name), out List<Measurement>? list)
+                                ? list
+                                : results[(connections, name, workload.Name)] = []).Add(m);
+                        }
                     }
                 }
             }
         }
     }
 
-    Console.WriteLine();
-    Console.WriteLine($"Medians of {options.Runs} runs (fio libaio O_DIRECT on loop over nbdfuse -C 4; chain depth {options.Depth}):");
-    Console.WriteLine($"| workload | blockdriver MB/s | blockdriver IOPS | qemu-nbd MB/s | qemu-nbd IOPS | ratio |");
-    Console.WriteLine($"| --- | ---: | ---: | ---: | ---: | ---: |");
-    foreach (Workload workload in Workload.All)
+    foreach (int connections in options.Connections)
     {
-        Measurement ours = Measurement.Median(results[("blockdriver", workload.Name)]);
-        Measurement theirs = Measurement.Median(results[("qemu-nbd", workload.Name)]);
-        Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
-            $"| {workload.Name} | {ours.MBps:F1} | {ours.Iops:F0} | {theirs.MBps:F1} | {theirs.Iops:F0} | {ours.BytesPerSecond / theirs.BytesPerSecond:F2} |"));
+        int ours = effective[(connections, "blockdriver")];
+        int theirs = effective[(connections, "qemu-nbd")];
+        Console.WriteLine();
+        Console.WriteLine($"Medians of {options.Runs} runs (fio libaio O_DIRECT on loop over nbdfuse -C {connections}; connections used: blockdriver {ours}, qemu-nbd {theirs}; chain depth {options.Depth}):");
+        if (ours != theirs)
+        {
+            Console.WriteLine("WARNING: the servers were reached over different numbers of connections; the ratios are not a like-for-like comparison.");
+        }
+
+        Console.WriteLine($"| workload | blockdriver MB/s | blockdriver IOPS | qemu-nbd MB/s | qemu-nbd IOPS | ratio |");
+        Console.WriteLine($"| --- | ---: | ---: | ---: | ---: | ---: |");
+        foreach (Workload workload in Workload.All)
+        {
+            Measurement a = Measurement.Median(results[(connections, "blockdriver", workload.Name)]);
+            Measurement b = Measurement.Median(results[(connections, "qemu-nbd", workload.Name)]);
+            Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
+                $"| {workload.Name} | {a.MBps:F1} | {a.Iops:F0} | {b.MBps:F1} | {b.Iops:F0} | {a.BytesPerSecond / b.BytesPerSecond:F2} |"));
+        }
     }
 
     return 0;

@@ -39,6 +39,28 @@ internal static class Shell
         return await stdout.ConfigureAwait(false);
     }
 
+    /// <summary>Runs a program that answers with its exit code (nbdinfo --can); returns the code.</summary>
+    public static async Task<int> ExitCodeAsync(string program, params string[] args)
+    {
+        var start = new ProcessStartInfo(program)
+        {
+            RedirectStandardOutput = true,
+            RedirectStandardError = true,
+            UseShellExecute = false,
+        };
+        foreach (string arg in args)
+        {
+            start.ArgumentList.Add(arg);
+        }
+
+        using var process = Process.Start(start) ?? throw new InvalidOperationException($"Cannot start {program}.");
+        Task<string> stdout = process.StandardOutput.ReadToEndAsync();
+        Task<string> stderr = process.StandardError.ReadToEndAsync();
+        await process.WaitForExitAsync().WaitAsync(TimeSpan.FromMinutes(1)).ConfigureAwait(false);
+        await Task.WhenAll(stdout, stderr).ConfigureAwait(false);
+        return process.ExitCode;
+    }
+
     /// <summary>Starts a long-running program (nbdfuse, qemu-nbd); the caller stops it.</summary>
     public static Process Start(string program, params string[] args)
     {

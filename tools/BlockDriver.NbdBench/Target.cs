@@ -27,6 +27,19 @@ internal sealed class Target : IAsyncDisposable
 
     public string Uri => $"nbd+unix:///?socket={Socket}";
 
+    /// <summary>Whether the server advertises NBD_FLAG_CAN_MULTI_CONN for the export (<c>nbdinfo --can multi-conn</c>:
+    /// exit 0 yes, 2 no); nbdfuse opens more than one connection only when it does.</summary>
+    public async Task<bool> CanMultiConnAsync()
+    {
+        int code = await Shell.ExitCodeAsync("nbdinfo", "--can", "multi-conn", Uri).ConfigureAwait(false);
+        return code switch
+        {
+            0 => true,
+            2 => false,
+            _ => throw new InvalidOperationException($"nbdinfo --can multi-conn {Uri} exited {code}."),
+        };
+    }
+
     public static Target StartOurs(string vhdx, string socket)
     {
         VhdxDisk disk = VhdxDisk.Open(vhdx);
