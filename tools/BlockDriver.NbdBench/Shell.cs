@@ -7,23 +7,24 @@ internal static class Shell
 {
     public static async Task<string> RunAsync(string program, params string[] args)
     {
-        var start = new ProcessStartInfo(program)
-        {
-            RedirectStandardOutput = true,
-            RedirectStandardError = true,
-            UseShellExecute = false,
-        };
-        foreach (string arg in args)
-        {
-            start.ArgumentList.Add(arg);
-        }
+        (int exitCode, string stdout, string stderr) = await RunToEndAsync(program, args, TimeSpan.FromMinutes(10)).ConfigureAwait(false);
+        return exitCode == 0
+            ? stdout
+            : throw new InvalidOperationException($"{program} {string.Join(' ', args)} exited {exitCode}: {stderr}");
+    }
 
-        using var process = Process.Start(start) ?? throw new InvalidOperationException($"Cannot start {program}.");
+    /// <summary>Runs a program that answers with its exit code (nbdinfo --can); returns the code.</summary>
+    public static async Task<int> ExitCodeAsync(string program, params string[] args) =>
+        (await RunToEndAsync(program, args, TimeSpan.FromMinutes(1)).ConfigureAwait(false)).ExitCode;
+
+    private static async Task<(int ExitCode, string Stdout, string Stderr)> RunToEndAsync(string program, string[] args, TimeSpan timeout)
+    {
+        using var process = Process.Start(StartInfo(program, args)) ?? throw new InvalidOperationException($"Cannot start {program}.");
         Task<string> stdout = process.StandardOutput.ReadToEndAsync();
         Task<string> stderr = process.StandardError.ReadToEndAsync();
         try
         {
-            await process.WaitForExitAsync().WaitAsync(TimeSpan.FromMinutes(10)).ConfigureAwait(false);
+            await process.WaitForExitAsync().WaitAsync(timeout).ConfigureAwait(false);
         }
         catch (TimeoutException)
         {
@@ -31,39 +32,20 @@ internal static class Shell
             throw;
         }
 
-        if (process.ExitCode != 0)
-        {
-            throw new InvalidOperationException($"{program} {string.Join(' ', args)} exited {process.ExitCode}: {await stderr.ConfigureAwait(false)}");
-        }
-
-        return await stdout.ConfigureAwait(false);
-    }
-
-    /// <summary>Runs a program that answers with its exit code (nbdinfo --can); returns the code.</summary>
-    public static async Task<int> ExitCodeAsync(string program, params string[] args)
-    {
-        var start = new ProcessStartInfo(program)
-        {
-            RedirectStandardOutput = true,
-            RedirectStandardError = true,
-            UseShellExecute = false,
-        };
-        foreach (string arg in args)
-        {
-            start.ArgumentList.Add(arg);
-        }
-
-        using var process = Process.Start(start) ?? throw new InvalidOperationException($"Cannot start {program}.");
-        Task<string> stdout = process.StandardOutput.ReadToEndAsync();
-        Task<string> stderr = process.StandardError.ReadToEndAsync();
-        await process.WaitForExitAsync().WaitAsync(TimeSpan.FromMinutes(1)).ConfigureAwait(false);
-        await Task.WhenAll(stdout, stderr).ConfigureAwait(false);
-        return process.ExitCode;
+        return (process.ExitCode, await stdout.ConfigureAwait(false), await stderr.ConfigureAwait(false));
     }
 
     /// <summary>Starts a long-running program (nbdfuse, qemu-nbd); the caller stops it.</summary>
     public static Process Start(string program, params string[] args)
     {
+        Process process = Process.Start(StartInfo(program, args)) ?? throw new InvalidOperationException($"Cannot start {program}.");
+        process.BeginOutputReadLine();
+        process.BeginErrorReadLine();
+        return process;
+    }
+
+    private static ProcessStartInfo StartInfo(string program, string[] args)
+    {
         var start = new ProcessStartInfo(program)
         {
             RedirectStandardOutput = true,
@@ -75,10 +57,7 @@ internal static class Shell
             start.ArgumentList.Add(arg);
         }
 
-        Process process = Process.Start(start) ?? throw new InvalidOperationException($"Cannot start {program}.");
-        process.BeginOutputReadLine();
-        process.BeginErrorReadLine();
-        return process;
+        return start;
     }
 
     public static async Task WaitForAsync(Func<bool> condition, string what)

@@ -13,6 +13,7 @@ public static class LayerTarWriter
     public static async Task<IReadOnlyList<LayerChange>> WriteDiffAsync(string? parentRoot, string layerRoot, Stream output, CancellationToken ct = default)
     {
         IReadOnlyList<LayerChange> changes = LayerChanges.Compute(parentRoot, layerRoot);
+        using DirectoryHandle root = DirectoryHandle.OpenRoot(layerRoot);
         var writer = new TarWriter(output, TarEntryFormat.Pax, leaveOpen: true);
         await using (writer.ConfigureAwait(false))
         {
@@ -29,7 +30,6 @@ public static class LayerTarWriter
                 }
 
                 (string dir, string leaf) = TarPaths.Split(name);
-                using DirectoryHandle root = DirectoryHandle.OpenRoot(layerRoot);
                 using DirectoryHandle parent = DirectoryHandle.Open(root, dir, create: false)
                     ?? throw new IOException($"{change.Path}: vanished while writing the diff.");
                 FileStat stat = FileStat.Require(parent.Fd, leaf);

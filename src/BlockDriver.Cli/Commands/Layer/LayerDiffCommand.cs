@@ -1,5 +1,6 @@
 using System.CommandLine;
 using BlockDriver.Abstractions;
+using BlockDriver.Cli.Images;
 using BlockDriver.Core;
 
 namespace BlockDriver.Cli.Commands.Layer;
@@ -46,26 +47,17 @@ internal sealed class LayerDiffCommand : StoreCommand
             return ExitCodes.Success;
         }
 
-        // The tar is built beside the target and renamed over it once complete, so a failure leaves no partial file
-        // and an existing TARFILE untouched.
-        string full = Path.GetFullPath(path);
-        string partial = $"{full}.{Environment.ProcessId}.partial";
-        try
+        // Built beside the target and renamed over it once complete (ReplacementFile), so a failure leaves no
+        // partial file and an existing TARFILE untouched.
+        using var replacement = new ReplacementFile(Path.GetFullPath(path));
+        var file = new FileStream(replacement.TempPath, FileMode.CreateNew, FileAccess.Write, FileShare.None, 1 << 20, FileOptions.Asynchronous);
+        await using (file.ConfigureAwait(false))
         {
-            var file = new FileStream(partial, FileMode.CreateNew, FileAccess.Write, FileShare.None, 1 << 20, FileOptions.Asynchronous);
-            await using (file.ConfigureAwait(false))
-            {
-                await WriteDiffAsync(store, id, file, ct).ConfigureAwait(false);
-                await file.FlushAsync(ct).ConfigureAwait(false);
-            }
-
-            File.Move(partial, full, overwrite: true);
-        }
-        finally
-        {
-            File.Delete(partial);
+            await WriteDiffAsync(store, id, file, ct).ConfigureAwait(false);
+            await file.FlushAsync(ct).ConfigureAwait(false);
         }
 
+        replacement.Commit();
         return ExitCodes.Success;
     }
 
