@@ -27,8 +27,10 @@ public static class DaemonHost
     /// <param name="root">The store directory (made if missing).</param>
     /// <param name="configFile">A configuration file that must exist, or null for STORE/daemon.json if it exists.</param>
     /// <param name="args"><c>--Key=value</c> settings, applied last.</param>
+    /// <param name="modules">Front ends the host may serve (the Docker plugin, the containerd snapshotter); each
+    /// registers itself when its configuration section enables it.</param>
     /// <exception cref="BlockDriverException">InvalidArgument for a missing or malformed configuration file.</exception>
-    public static WebApplication Build(string root, string? configFile, IReadOnlyList<string> args)
+    public static WebApplication Build(string root, string? configFile, IReadOnlyList<string> args, IReadOnlyList<IDaemonModule>? modules = null)
     {
         ArgumentNullException.ThrowIfNull(root);
         ArgumentNullException.ThrowIfNull(args);
@@ -98,6 +100,10 @@ public static class DaemonHost
         builder.Services.AddSingleton<NbdService>();
         builder.Services.AddHostedService(s => s.GetRequiredService<NbdService>());
         builder.Services.AddSingleton<AdminApi>();
+        foreach (IDaemonModule module in modules ?? [])
+        {
+            module.Configure(builder);
+        }
 
         string socket = AdminEndpoint.SocketPath(fullRoot);
         builder.WebHost.UseKestrelCore().ConfigureKestrel(k =>

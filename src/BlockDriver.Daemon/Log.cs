@@ -47,9 +47,15 @@ internal static partial class Log
     [LoggerMessage(14, LogLevel.Warning, "Admin request {Method} {Path} failed ({Status}): {Error}")]
     public static partial void RequestFailed(ILogger logger, string method, string path, int status, string error);
 
-    [LoggerMessage(15, LogLevel.Information, "Removed a stale admin socket {Socket} (no daemon held the store's lock)")]
+    [LoggerMessage(15, LogLevel.Information, "Removed a stale socket {Socket} (nobody was serving it)")]
     public static partial void StaleSocketRemoved(ILogger logger, string socket);
 
     [LoggerMessage(16, LogLevel.Debug, "systemd notified: {State}")]
     public static partial void Notified(ILogger logger, string state);
+
+    [LoggerMessage(17, LogLevel.Information, "{Name} listening on {Socket}")]
+    public static partial void FrontEndListening(ILogger logger, string name, string socket);
+
+    [LoggerMessage(18, LogLevel.Information, "Removing the stale socket {Socket}: nobody answers on it")]
+    public static partial void StaleSocketFound(ILogger logger, string socket);
 }

@@ -1,6 +1,7 @@
 using BlockDriver.Abstractions;
 using BlockDriver.Core;
 using BlockDriver.Mount;
+using BlockDriver.Mount.Tar;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
@@ -114,7 +115,7 @@ public sealed class StoreService : IHostedService, IAsyncDisposable
         await _gate.WaitAsync(ct).ConfigureAwait(false);
         try
         {
-            LayerMounter mounter = Mounter();
+            LayerMounter mounter = ActiveMounter();
             MountInfo info = await mounter.MountAsync(layer, directory, readOnly, ct).ConfigureAwait(false);
             SaveState(mounter);
             Log.Mounted(_logger, info.LayerId, info.Directory, info.LoopDevice, info.ReadOnly ? "ro" : "rw", info.References);
@@ -138,7 +139,7 @@ public sealed class StoreService : IHostedService, IAsyncDisposable
         await _gate.WaitAsync(ct).ConfigureAwait(false);
         try
         {
-            LayerMounter mounter = Mounter();
+            LayerMounter mounter = ActiveMounter();
             await mounter.UnmountAsync(directory, ct).ConfigureAwait(false);
             SaveState(mounter);
             string full = Path.TrimEndingDirectorySeparator(Path.GetFullPath(directory));
@@ -153,14 +154,38 @@ public sealed class StoreService : IHostedService, IAsyncDisposable
     }
 
     /// <summary>The mounts, oldest first.</summary>
-    public IReadOnlyList<MountJson> List() => [.. Mounter().List().Select(ToJson)];
+    public IReadOnlyList<MountJson> List() => [.. ActiveMounter().List().Select(ToJson)];
 
-    private LayerMounter Mounter() =>
+    /// <summary>The store's mounter; valid between start and stop. Mounts that must survive a daemon restart go
+    /// through <see cref="MountAsync"/>, which records them.</summary>
+    public LayerMounter Mounter => ActiveMounter();
+
+    /// <summary>Applies a layer tar to writable layer <paramref name="layer"/> (<see cref="LayerContent.ApplyTarAsync"/>).</summary>
+    public Task<long> ApplyTarAsync(string layer, Stream tar, CancellationToken ct) => LayerContent.ApplyTarAsync(ActiveMounter(), layer, tar, ct);
+
+    /// <summary>What <paramref name="layer"/> changed relative to its parent (<see cref="LayerContent.ChangesAsync"/>).</summary>
+    public Task<IReadOnlyList<LayerChange>> ChangesAsync(string layer, CancellationToken ct) => LayerContent.ChangesAsync(ActiveMounter(), layer, ct);
+
+    /// <summary>Bytes of file content <paramref name="layer"/> added or modified (<see cref="LayerContent.DiffSizeAsync"/>).</summary>
+    public Task<long> DiffSizeAsync(string layer, CancellationToken ct) => LayerContent.DiffSizeAsync(ActiveMounter(), layer, ct);
+
+    /// <summary>Writes the layer tar of <paramref name="layer"/>'s differences from its parent
+    /// (<see cref="LayerContent.DiffAsync"/>).</summary>
+    public Task<IReadOnlyList<LayerChange>> DiffAsync(string layer, Stream output, CancellationToken ct) => LayerContent.DiffAsync(ActiveMounter(), layer, output, ct);
+
+    private LayerMounter ActiveMounter() =>
         _mounter is { } mounter && !_stopped ? mounter : throw new BlockDriverException(ErrorKind.Unavailable, $"the daemon for {Root} is stopping.");
 
     private static MountJson ToJson(MountInfo m) => new(m.LayerId, m.Directory, m.LoopDevice, m.FuseFile, m.ReadOnly, m.References);
 
-    private void SaveState(LayerMounter mounter) => MountStateFile.Write(AdminEndpoint.StatePath(Root), mounter.List().Select(ToJson));
+    // The temporary mounts of layer content operations (STORE/mnt/.tmp-*) are not recorded: they are not remade
+    // after a crash, and the mounter's start cleans up what they left.
+    private void SaveState(LayerMounter mounter)
+    {
+        string temporary = Path.Combine(Store.Paths.Mounts, ".tmp-");
+        MountStateFile.Write(AdminEndpoint.StatePath(Root),
+            mounter.List().Where(m => !m.Directory.StartsWith(temporary, StringComparison.Ordinal)).Select(ToJson));
+    }
 
     private async Task RecoverAsync(CancellationToken ct)
     {

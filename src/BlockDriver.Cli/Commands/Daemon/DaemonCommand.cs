@@ -16,10 +16,23 @@ internal sealed class DaemonCommand : Command
         HelpName = "FILE",
     };
 
+    private readonly Option<bool> _docker = new("--docker")
+    {
+        Description = "Serve the Docker graphdriver plugin (sets Docker:Enabled=true; socket /run/docker/plugins/blockdriver.sock unless Docker:Socket says otherwise).",
+    };
+
+    private readonly Option<string?> _containerdSocket = new("--containerd-socket")
+    {
+        Description = "Serve the containerd snapshotter on this socket (sets Containerd:Socket).",
+        HelpName = "PATH",
+    };
+
     public DaemonCommand()
-        : base("daemon", "Run the store's daemon in the foreground: the admin API for mount, umount and ps (and NBD when configured). Settings: --config FILE, BLOCKDRIVER_* variables, --Key=value.")
+        : base("daemon", "Run the store's daemon in the foreground: the admin API for mount, umount and ps (and NBD, the Docker plugin and the containerd snapshotter when configured). Settings: --config FILE, BLOCKDRIVER_* variables, --Key=value.")
     {
         Add(_config);
+        Add(_docker);
+        Add(_containerdSocket);
         TreatUnmatchedTokensAsErrors = false;
         SetAction(Run);
     }
@@ -40,7 +53,18 @@ internal sealed class DaemonCommand : Command
                 settings.Add(token);
             }
 
-            using Microsoft.AspNetCore.Builder.WebApplication app = DaemonHost.Build(StoreCommand.ResolveRoot(parse), parse.GetValue(_config), settings);
+            // The switches are shorthands for settings, given after the --Key=value ones so that they win.
+            if (parse.GetValue(_docker))
+            {
+                settings.Add("--Docker:Enabled=true");
+            }
+
+            if (parse.GetValue(_containerdSocket) is { Length: > 0 } containerd)
+            {
+                settings.Add($"--Containerd:Socket={Path.GetFullPath(containerd)}");
+            }
+
+            using Microsoft.AspNetCore.Builder.WebApplication app = DaemonHost.Build(StoreCommand.ResolveRoot(parse), parse.GetValue(_config), settings, DaemonModules.All);
             app.Run();
             return ExitCodes.Success;
         }
