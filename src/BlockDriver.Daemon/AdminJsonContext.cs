@@ -10,4 +10,6 @@ namespace BlockDriver.Daemon;
 [JsonSerializable(typeof(MountRequest))]
 [JsonSerializable(typeof(DaemonStatus))]
 [JsonSerializable(typeof(ErrorJson))]
+[JsonSerializable(typeof(List<ChangeJson>))]
+[JsonSerializable(typeof(LayerContentJson))]
 public sealed partial class AdminJsonContext : JsonSerializerContext;

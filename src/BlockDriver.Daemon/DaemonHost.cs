@@ -109,6 +109,9 @@ public static class DaemonHost
         builder.WebHost.UseKestrelCore().ConfigureKestrel(k =>
         {
             k.AddServerHeader = false;
+
+            // POST /v1/layers/ID/apply carries a whole layer tar.
+            k.Limits.MaxRequestBodySize = null;
             k.ListenUnixSocket(socket, l => l.Protocols = HttpProtocols.Http1);
         });
 

@@ -40,6 +40,9 @@ public abstract class SocketFrontEnd(string socketPath, HttpProtocols protocols,
         builder.WebHost.UseKestrelCore().ConfigureKestrel(k =>
         {
             k.AddServerHeader = false;
+
+            // Layer tars (Docker's ApplyDiff) are as large as layers; the protocols bound their own messages.
+            k.Limits.MaxRequestBodySize = null;
             k.ListenUnixSocket(SocketPath, l => l.Protocols = protocols);
         });
         ConfigureServices(builder.Services);

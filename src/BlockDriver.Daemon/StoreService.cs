@@ -160,6 +160,14 @@ public sealed class StoreService : IHostedService, IAsyncDisposable
     /// through <see cref="MountAsync"/>, which records them.</summary>
     public LayerMounter Mounter => ActiveMounter();
 
+    /// <summary>The id of the store's base file system layer of <paramref name="capacity"/> bytes, made now if there is
+    /// none (<see cref="BaseFilesystem.EnsureAsync(LayerStore, LayerMounter, string, long, CancellationToken)"/>).</summary>
+    public async Task<string> EnsureBaseFilesystemAsync(long capacity, CancellationToken ct)
+    {
+        Layer layer = await BaseFilesystem.EnsureAsync(Store, ActiveMounter(), BaseFilesystem.LayerIdFor(capacity), capacity, ct).ConfigureAwait(false);
+        return layer.Id;
+    }
+
     /// <summary>Applies a layer tar to writable layer <paramref name="layer"/> (<see cref="LayerContent.ApplyTarAsync"/>).</summary>
     public Task<long> ApplyTarAsync(string layer, Stream tar, CancellationToken ct) => LayerContent.ApplyTarAsync(ActiveMounter(), layer, tar, ct);
 

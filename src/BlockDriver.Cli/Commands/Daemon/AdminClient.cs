@@ -2,6 +2,7 @@ using System.Net.Http.Json;
 using System.Net.Sockets;
 using BlockDriver.Abstractions;
 using BlockDriver.Daemon;
+using BlockDriver.Mount.Tar;
 
 namespace BlockDriver.Cli.Commands.Daemon;
 
@@ -51,6 +52,84 @@ internal sealed class AdminClient : IDisposable
         return body.RootElement.GetProperty("references").GetInt32();
     }
 
+    /// <summary>The store's base file system layer of <paramref name="capacity"/> bytes, made by the daemon if missing.</summary>
+    public async Task<string> EnsureBaseFilesystemAsync(long capacity, CancellationToken ct)
+    {
+        LayerContentJson answer = await SendAsync(new HttpRequestMessage(HttpMethod.Post, $"v1/base-filesystem?capacity={capacity}"),
+            AdminJsonContext.Default.LayerContentJson, ct).ConfigureAwait(false);
+        return answer.Layer;
+    }
+
+    /// <summary>Streams layer tar <paramref name="tar"/> to the daemon, which applies it to <paramref name="layer"/>;
+    /// returns the bytes of file content written. Disposes <paramref name="tar"/>.</summary>
+    public async Task<long> ApplyAsync(string layer, Stream tar, CancellationToken ct)
+    {
+        var content = new StreamContent(tar, 1 << 20);
+        content.Headers.ContentType = new System.Net.Http.Headers.MediaTypeHeaderValue("application/x-tar");
+        LayerContentJson answer = await SendAsync(new HttpRequestMessage(HttpMethod.Post, $"v1/layers/{Uri.EscapeDataString(layer)}/apply") { Content = content },
+            AdminJsonContext.Default.LayerContentJson, ct).ConfigureAwait(false);
+        return answer.Bytes;
+    }
+
+    /// <summary>What <paramref name="layer"/> changed relative to its parent.</summary>
+    public async Task<IReadOnlyList<LayerChange>> ChangesAsync(string layer, CancellationToken ct)
+    {
+        List<ChangeJson> changes = await SendAsync(new HttpRequestMessage(HttpMethod.Get, $"v1/layers/{Uri.EscapeDataString(layer)}/changes"),
+            AdminJsonContext.Default.ListChangeJson, ct).ConfigureAwait(false);
+        return [.. changes.Select(c => new LayerChange(
+            c.Kind switch
+            {
+                "added" => ChangeKind.Added,
+                "modified" => ChangeKind.Modified,
+                "deleted" => ChangeKind.Deleted,
+                _ => throw new BlockDriverException(ErrorKind.Unavailable, $"the daemon for {Root} sent an unknown change kind \"{c.Kind}\"."),
+            },
+            c.Path))];
+    }
+
+    /// <summary>Copies the layer tar of <paramref name="layer"/>'s differences from its parent to
+    /// <paramref name="output"/> as the daemon streams it. A daemon that fails part way aborts the connection, which
+    /// fails the copy here: a truncated tar is never taken for a whole one.</summary>
+    public async Task DiffAsync(string layer, Stream output, CancellationToken ct)
+    {
+        using var request = new HttpRequestMessage(HttpMethod.Get, $"v1/layers/{Uri.EscapeDataString(layer)}/diff");
+        using HttpResponseMessage response = await SendCoreAsync(request, ct, HttpCompletionOption.ResponseHeadersRead).ConfigureAwait(false);
+        Stream body = await response.Content.ReadAsStreamAsync(ct).ConfigureAwait(false);
+        await using (body.ConfigureAwait(false))
+        {
+            try
+            {
+                await body.CopyToAsync(output, 1 << 20, ct).ConfigureAwait(false);
+            }
+            catch (Exception ex) when (ex is IOException or HttpRequestException)
+            {
+                throw new BlockDriverException(ErrorKind.Unavailable,
+                    $"the daemon for {Root} stopped sending the diff of layer {layer} part way ({ex.Message}); see its log.", ex);
+            }
+        }
+    }
+
+    /// <summary>Whether a daemon answers on <paramref name="root"/>'s admin socket.</summary>
+    public static bool IsDaemonRunning(string root)
+    {
+        string socketPath = AdminEndpoint.SocketPath(Path.GetFullPath(root));
+        if (!File.Exists(socketPath))
+        {
+            return false;
+        }
+
+        using var socket = new Socket(AddressFamily.Unix, SocketType.Stream, ProtocolType.Unspecified);
+        try
+        {
+            socket.Connect(new UnixDomainSocketEndPoint(socketPath));
+            return true;
+        }
+        catch (SocketException ex) when (ex.SocketErrorCode is SocketError.ConnectionRefused or SocketError.AddressNotAvailable)
+        {
+            return false;
+        }
+    }
+
     public void Dispose() => _http.Dispose();
 
     private async Task<T> SendAsync<T>(HttpRequestMessage request, System.Text.Json.Serialization.Metadata.JsonTypeInfo<T> type, CancellationToken ct)
@@ -63,12 +142,13 @@ internal sealed class AdminClient : IDisposable
         }
     }
 
-    private async Task<HttpResponseMessage> SendCoreAsync(HttpRequestMessage request, CancellationToken ct)
+    private async Task<HttpResponseMessage> SendCoreAsync(HttpRequestMessage request, CancellationToken ct,
+        HttpCompletionOption completion = HttpCompletionOption.ResponseContentRead)
     {
         HttpResponseMessage response;
         try
         {
-            response = await _http.SendAsync(request, ct).ConfigureAwait(false);
+            response = await _http.SendAsync(request, completion, ct).ConfigureAwait(false);
         }
         catch (HttpRequestException ex) when (ex.InnerException is BlockDriverException inner)
         {

@@ -1,3 +1,4 @@
+using BlockDriver.Cli.Commands.Daemon;
 using BlockDriver.Core;
 
 namespace BlockDriver.Cli.Commands.Layer;
@@ -5,8 +6,10 @@ namespace BlockDriver.Cli.Commands.Layer;
 /// <summary>Chooses the <see cref="ILayerContentService"/> a command uses.</summary>
 internal static class LayerContentServices
 {
-    /// <summary>The service for <paramref name="store"/>. Today always this process's own mounter; when the daemon's
-    /// admin API offers apply/changes/diff, this is where a running daemon is detected and its client returned, so
-    /// that mounts stay with the process that owns the store's FUSE mount. The caller disposes the result.</summary>
-    public static ILayerContentService Open(LayerStore store) => new LocalLayerContentService(store);
+    /// <summary>The service for <paramref name="store"/>: the store's daemon when one is running (it owns the store's
+    /// FUSE mount, so the mounts must be its), else this process's own mounter. The caller disposes the result.</summary>
+    public static ILayerContentService Open(LayerStore store) =>
+        AdminClient.IsDaemonRunning(store.Paths.Root)
+            ? new DaemonLayerContentService(new AdminClient(store.Paths.Root))
+            : new LocalLayerContentService(store);
 }

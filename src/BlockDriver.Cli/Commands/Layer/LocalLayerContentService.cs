@@ -24,7 +24,7 @@ internal sealed class LocalLayerContentService(LayerStore store) : ILayerContent
 
     public Task<IReadOnlyList<LayerChange>> ChangesAsync(string layerId, CancellationToken ct) => LayerContent.ChangesAsync(Mounter, layerId, ct);
 
-    public Task<IReadOnlyList<LayerChange>> DiffAsync(string layerId, Stream output, CancellationToken ct) => LayerContent.DiffAsync(Mounter, layerId, output, ct);
+    public Task DiffAsync(string layerId, Stream output, CancellationToken ct) => LayerContent.DiffAsync(Mounter, layerId, output, ct);
 
     public async ValueTask DisposeAsync()
     {

@@ -1,0 +1,103 @@
+using System.Formats.Tar;
+using System.Text;
+using System.Text.Json;
+using Xunit.Abstractions;
+
+namespace BlockDriver.Daemon.Tests;
+
+/// <summary><c>layer create</c>, <c>apply</c>, <c>changes</c> and <c>diff</c> while a daemon runs: the daemon owns the
+/// store's FUSE mount, so the CLI must have the daemon do them (this process could not mount anything).</summary>
+[Collection(DaemonTestCollection.Name)]
+public sealed class DaemonLayerContentTests(ITestOutputHelper output)
+{
+    [Fact]
+    public async Task Create_apply_changes_and_diff_go_through_the_running_daemon()
+    {
+        await using DaemonTestStore test = await DaemonTestStore.CreateAsync(output);
+        DaemonProcess daemon = test.StartDaemon(null, "--Logging:LogLevel:BlockDriver.Daemon.AdminApi=Debug");
+
+        // Parentless: a child of the base file system layer of that size, which the daemon makes.
+        ProcessResult create = await test.CliAsync("layer", "create", "--id", "img", "--size", "128M");
+        Assert.Equal(0, create.ExitCode);
+        Assert.Contains("POST /v1/base-filesystem -> 200", daemon.Output, StringComparison.Ordinal);
+
+        string tar = test.Dir("layer.tar");
+        await WriteTarAsync(tar, [
+            Directory("etc/"),
+            File("etc/motd", "hello from the tar\n"),
+            File("etc/gone", "deleted by the next tar\n"),
+        ]);
+        Assert.Equal(0, (await test.CliAsync("layer", "apply", "img", tar)).ExitCode);
+        string whiteout = test.Dir("whiteout.tar");
+        await WriteTarAsync(whiteout, [Directory("etc/"), File("etc/.wh.gone", ""), File("etc/new", "new\n")]);
+        Assert.Equal(0, (await test.CliAsync("layer", "apply", "img", whiteout)).ExitCode);
+        Assert.Contains("POST /v1/layers/img/apply -> 200", daemon.Output, StringComparison.Ordinal);
+
+        // The temporary mounts of the operations are gone and were never recorded as the daemon's mounts.
+        ProcessResult ps = await test.CliAsync("ps", "--json");
+        Assert.Empty(JsonSerializer.Deserialize(ps.Stdout, AdminJsonContext.Default.ListMountJson)!);
+
+        ProcessResult changes = await test.CliAsync("layer", "changes", "img");
+        Assert.Equal(0, changes.ExitCode);
+        Assert.Equal(["A /etc", "A /etc/motd", "A /etc/new"], Lines(changes.Stdout).Where(l => !l.Contains("lost+found", StringComparison.Ordinal)));
+
+        string diff = test.Dir("diff.tar");
+        Assert.Equal(0, (await test.CliAsync("layer", "diff", "img", "-o", diff)).ExitCode);
+        Dictionary<string, string> entries = await ReadTarAsync(diff);
+        Assert.Equal("hello from the tar\n", entries["etc/motd"]);
+        Assert.Equal("new\n", entries["etc/new"]);
+        Assert.DoesNotContain("etc/gone", entries.Keys);
+
+        // Bad input: an unknown layer, a hostile tar. Each fails clearly and the daemon stays up.
+        ProcessResult unknown = await test.CliAsync("layer", "changes", "no-such-layer");
+        Assert.Equal(1, unknown.ExitCode);
+        Assert.Contains("no-such-layer", unknown.Stderr, StringComparison.Ordinal);
+        string hostile = test.Dir("hostile.tar");
+        await WriteTarAsync(hostile, [File("../escape", "out\n")]);
+        ProcessResult refused = await test.CliAsync("layer", "apply", "img", hostile);
+        Assert.Equal(1, refused.ExitCode);
+        Assert.Contains("layer tar:", refused.Stderr, StringComparison.Ordinal);
+        Assert.False(System.IO.File.Exists(Path.Combine(test.Dir(""), "escape")));
+        Assert.False(System.IO.File.Exists(Path.Combine(test.Root, "mnt", "escape")));
+        ProcessResult sealedApply = await test.CliAsync("layer", "seal", "img");
+        Assert.Equal(0, sealedApply.ExitCode);
+        ProcessResult readOnly = await test.CliAsync("layer", "apply", "img", tar);
+        Assert.Equal(1, readOnly.ExitCode);
+        Assert.Contains("sealed", readOnly.Stderr, StringComparison.Ordinal);
+
+        Assert.DoesNotContain(test.Leftovers(), l => !l.Contains("/run/fuse", StringComparison.Ordinal));
+        Assert.Equal(0, await daemon.TerminateAsync());
+        Assert.Empty(test.Leftovers());
+        Assert.Empty(System.IO.Directory.EnumerateDirectories(Path.Combine(test.Root, "mnt"), ".tmp-*"));
+    }
+
+    private static string[] Lines(string text) => text.Split('\n', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
+
+    private static PaxTarEntry Directory(string name) => new(TarEntryType.Directory, name) { Mode = (UnixFileMode)0x1ED };
+
+    private static PaxTarEntry File(string name, string content) =>
+        new(TarEntryType.RegularFile, name) { Mode = (UnixFileMode)0x1A4, DataStream = new MemoryStream(Encoding.UTF8.GetBytes(content)) };
+
+    private static async Task WriteTarAsync(string path, IEnumerable<PaxTarEntry> entries)
+    {
+        await using FileStream stream = System.IO.File.Create(path);
+        await using var writer = new TarWriter(stream, TarEntryFormat.Pax);
+        foreach (PaxTarEntry entry in entries)
+        {
+            await writer.WriteEntryAsync(entry);
+        }
+    }
+
+    private static async Task<Dictionary<string, string>> ReadTarAsync(string path)
+    {
+        var entries = new Dictionary<string, string>();
+        await using FileStream stream = System.IO.File.OpenRead(path);
+        await using var reader = new TarReader(stream);
+        while (await reader.GetNextEntryAsync() is TarEntry entry)
+        {
+            entries[entry.Name.TrimEnd('/')] = entry.DataStream is null ? "" : await new StreamReader(entry.DataStream).ReadToEndAsync();
+        }
+
+        return entries;
+    }
+}
