@@ -39,6 +39,74 @@ public sealed class ConcurrencyTests
     }
 
     [Fact]
+    public async Task A_pipelined_burst_gets_every_reply_while_a_slow_request_still_runs()
+    {
+        // Replies are flushed together when several wait for the send lock, and large read data bypasses the
+        // pipe: no reply may be left unflushed behind the gated request, and large and small replies must not
+        // interleave. 4 KiB writes (simple replies) and 4 KiB reads (inline on the read loop), 1 MiB reads (sent
+        // straight to the socket); every read is of data written before the burst, since the protocol does not
+        // order requests in flight together.
+        var device = new GatedBlockDevice(8 * MiB);
+        await using var harness = new ServerHarness(_output, [new NbdExport("g", device)]);
+        byte[] large = TestPatterns.Bytes(7, 2 * MiB);
+        await device.WriteAsync(2 * MiB, large);
+        byte[] smalls = TestPatterns.Bytes(8, 40 * 4096);
+        await device.WriteAsync(0, smalls);
+        TaskCompletionSource gate = device.Gate(7 * MiB);
+        (RawNbdClient client, _, _) = await RawNbdClient.ConnectToExportAsync(harness.SocketPath, structured: true);
+        using (client)
+        {
+            // Opened whatever happens, so that a failed assertion is reported instead of a server that cannot stop.
+            using var open = new GateOpener(gate);
+            await client.SendRequestAsync(Wire.CmdRead, 7 * MiB, 4096, cookie: 1);
+            var expected = new Dictionary<ulong, (ulong Offset, byte[]? Data)>();
+            ulong cookie = 2;
+            for (int i = 0; i < 40; i++)
+            {
+                ulong offset = (ulong)i * 4096;
+                await client.SendRequestAsync(Wire.CmdWrite, (ulong)(4 * MiB) + offset, 4096, cookie, payload: TestPatterns.Bytes(100 + i, 4096));
+                expected[cookie++] = (offset, null);
+                await client.SendRequestAsync(Wire.CmdRead, offset, 4096, cookie);
+                expected[cookie++] = (offset, smalls.AsSpan((int)offset, 4096).ToArray());
+                if (i % 8 == 0)
+                {
+                    ulong at = (ulong)(2 * MiB) + (ulong)(i / 8 % 2 * MiB);
+                    await client.SendRequestAsync(Wire.CmdRead, at, MiB, cookie);
+                    expected[cookie++] = (at, large.AsSpan((int)(at - (2 * MiB)), MiB).ToArray());
+                }
+            }
+
+            while (expected.Count > 0)
+            {
+                Reply first = await client.ReadReplyAsync();
+                Assert.True(expected.Remove(first.Cookie, out (ulong Offset, byte[]? Data) want), $"unexpected or repeated reply for cookie {first.Cookie}");
+                if (want.Data is null)
+                {
+                    // A write: the server may answer with a simple reply even when structured replies are on.
+                    Assert.Equal(0u, first.Error);
+                    continue;
+                }
+
+                Assert.True(first.Structured, $"the read {first.Cookie} got a simple reply");
+                var chunks = new List<Reply> { first };
+                while ((chunks[^1].Flags & Wire.ReplyFlagDone) == 0)
+                {
+                    chunks.Add(await client.ReadReplyAsync());
+                }
+
+                Assert.All(chunks, c => Assert.Equal(first.Cookie, c.Cookie));
+                Assert.Equal(want.Data, RawNbdClient.Assemble(chunks, want.Offset, want.Data.Length));
+            }
+
+            byte[] last = new byte[4096];
+            await device.ReadAsync((4 * MiB) + (39 * 4096), last);
+            Assert.Equal(TestPatterns.Bytes(139, 4096), last);
+            gate.SetResult();
+            Assert.Equal(1UL, (await client.ReadChunksAsync())[0].Cookie);
+        }
+    }
+
+    [Fact]
     public async Task In_flight_requests_per_connection_are_capped()
     {
         var device = new GatedBlockDevice(4 * MiB);
@@ -209,4 +277,10 @@ public sealed class ConcurrencyTests
             await harness.DisposeAsync();
         }
     }
+}
+
+/// <summary>Opens a <see cref="GatedBlockDevice"/> gate when disposed (a no-op if the test opened it).</summary>
+internal sealed class GateOpener(TaskCompletionSource gate) : IDisposable
+{
+    public void Dispose() => gate.TrySetResult();
 }
