@@ -21,9 +21,12 @@ public sealed class VhdxFile : IAsyncDisposable
 {
     private const int Page = VhdxConstants.LogSectorSize;
 
-    // A commit keeps each log entry within half the log, so that a new entry never overwrites the previous one
-    // (which a crash during the write would still need). Writers commit early once this many pages are dirty.
-    private const int DirtyPageThreshold = 96;
+    // Writers commit early once this many metadata pages (8 MiB) are dirty; otherwise only a flush commits, as
+    // nothing written is promised durable before one. A commit bigger than one log entry (at most half the log,
+    // about 120 pages with the default 1 MiB log) is written as several entries, BAT pages first (see
+    // CommitLockedAsync). Small enough to keep a commit short, large enough that random writes across a
+    // differencing disk of hundreds of GiB do not commit every few hundred writes (each commit costs three fsyncs).
+    private const int DirtyPageThreshold = 2048;
 
     // Payload reads and writes up to this long use synchronous pread/pwrite: on Linux RandomAccess.ReadAsync/
     // WriteAsync queue every call to the thread pool, which costs more than a 64 KiB page-cache copy.
@@ -863,8 +866,18 @@ public sealed class VhdxFile : IAsyncDisposable
         long fileEnd;
         lock (_lock)
         {
+            // BAT pages before sector-bitmap pages: when a commit spans several log entries and a crash keeps only
+            // the first ones, a block may be allocated with fewer sector bits than were written (those sectors read
+            // from the parent, as before the unflushed writes), but bits are never set for a block the BAT does not
+            // point at (a later allocation there would find them and hide the parent).
             pages = new List<(long, byte[])>(_dirtyPages.Count);
-            foreach (long pageOffset in _dirtyPages)
+            long batEnd = _batOffset + ((long)_bat.Length * 8);
+            foreach (long pageOffset in _dirtyPages.Where(o => o >= _batOffset && o < batEnd))
+            {
+                pages.Add((pageOffset, SnapshotPage(pageOffset)));
+            }
+
+            foreach (long pageOffset in _dirtyPages.Where(o => o < _batOffset || o >= batEnd))
             {
                 pages.Add((pageOffset, SnapshotPage(pageOffset)));
             }
@@ -882,8 +895,8 @@ public sealed class VhdxFile : IAsyncDisposable
                 return;
             }
 
-            // Bitmap pages sort before BAT pages only by offset; order inside one entry does not matter, since an
-            // entry is applied whole or not at all. Split only if a burst exceeded the threshold.
+            // Order inside one entry does not matter, since an entry is applied whole or not at all; across entries
+            // the BAT goes first (above).
             int perEntry = VhdxLog.MaxPagesPerEntry(_header.LogLength / 2);
             for (int start = 0; start < pages.Count; start += perEntry)
             {
