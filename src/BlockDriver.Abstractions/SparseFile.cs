@@ -24,6 +24,9 @@ public static partial class SparseFile
     private const int StatxModeOffset = 28;
     private const int SIfMt = 0xF000;
     private const int SIfReg = 0x8000;
+    private const int StatxDevMajorOffset = 136;
+    private const int StatxDevMinorOffset = 140;
+    private const int AtSymlinkNoFollow = 0x100;
 
     private const int Enxio = 6;
 
@@ -63,6 +66,23 @@ public static partial class SparseFile
         }
 
         return checked((long)BitConverter.ToUInt64(buffer[StatxBlocksOffset..]) * 512);
+    }
+
+    /// <summary>The device (st_dev, as major × 2^32 + minor) of the file system holding <paramref name="path"/>,
+    /// not following a final symbolic link: a directory with another device than its parent is a mount point, which
+    /// a walk that stays on one file system (<c>du -x</c>) does not enter.</summary>
+    public static ulong DeviceOf(string path)
+    {
+        ArgumentNullException.ThrowIfNull(path);
+        Span<byte> buffer = stackalloc byte[StatxStructSize];
+        if (Statx(AtFdCwd, path, AtSymlinkNoFollow, StatxType, ref MemoryMarshal.GetReference(buffer)) != 0)
+        {
+            int errno = Marshal.GetLastPInvokeError();
+            throw new IOException($"statx({path}) failed: {Marshal.GetPInvokeErrorMessage(errno)} (errno {errno}).");
+        }
+
+        // stx_dev_major and stx_dev_minor are filled whatever the mask asks for.
+        return ((ulong)BitConverter.ToUInt32(buffer[StatxDevMajorOffset..]) << 32) | BitConverter.ToUInt32(buffer[StatxDevMinorOffset..]);
     }
 
     /// <summary>True when <paramref name="path"/> (after symlinks) is a regular file: not a directory, FIFO, socket

@@ -65,21 +65,39 @@ internal static class UsageCalculator
         return new StoreUsage(allocated, layerBytes, sharedBytes, containers.Sum(c => c.Exclusive), unused, overcommit, layerUsage, containers);
     }
 
-    /// <summary>Allocated bytes of <paramref name="root"/> and everything under it (directories included, symbolic
-    /// links not followed), as <c>du -s --block-size=1</c> counts them.</summary>
+    /// <summary>Allocated bytes of <paramref name="root"/> and everything under it on the same file system
+    /// (directories included, symbolic links not followed, mount points not entered), as
+    /// <c>du -sx --block-size=1</c> counts them. The store's own mounts (the FUSE file system of layer devices under
+    /// run/, layers mounted under mnt/) would otherwise count every mounted layer's virtual size and contents.</summary>
     public static long DirectoryAllocation(string root)
     {
+        ulong device = Abstractions.SparseFile.DeviceOf(root);
         long total = Abstractions.SparseFile.AllocatedBytes(root);
-        var options = new EnumerationOptions { RecurseSubdirectories = true, AttributesToSkip = FileAttributes.ReparsePoint, IgnoreInaccessible = true };
-        foreach (string entry in Directory.EnumerateFileSystemEntries(root, "*", options))
+        var options = new EnumerationOptions { RecurseSubdirectories = false, AttributesToSkip = FileAttributes.ReparsePoint, IgnoreInaccessible = true };
+        var pending = new Stack<string>();
+        pending.Push(root);
+        while (pending.TryPop(out string? directory))
         {
-            try
+            foreach (FileSystemInfo entry in new DirectoryInfo(directory).EnumerateFileSystemInfos("*", options))
             {
-                total += Abstractions.SparseFile.AllocatedBytes(entry);
-            }
-            catch (IOException) when (!Path.Exists(entry))
-            {
-                // Deleted between listing and stat (another process removed a layer): it occupies nothing now.
+                try
+                {
+                    bool isDirectory = entry is DirectoryInfo;
+                    if (isDirectory && Abstractions.SparseFile.DeviceOf(entry.FullName) != device)
+                    {
+                        continue;
+                    }
+
+                    total += Abstractions.SparseFile.AllocatedBytes(entry.FullName);
+                    if (isDirectory)
+                    {
+                        pending.Push(entry.FullName);
+                    }
+                }
+                catch (IOException) when (!Path.Exists(entry.FullName))
+                {
+                    // Deleted between listing and stat (another process removed a layer): it occupies nothing now.
+                }
             }
         }
 

@@ -62,6 +62,29 @@ public sealed class UsageTests : StoreTestBase
     }
 
     [Fact]
+    public async Task Allocated_does_not_count_file_systems_mounted_inside_the_store()
+    {
+        // A mounted layer (mnt/ID) or the FUSE file system of layer devices (run/fuse) is another file system; its
+        // files are the layers' contents and virtual sizes, not storage the store's directory takes.
+        await SealedBaseAsync();
+        long before = Store.GetStoreUsage().Allocated;
+        string mountPoint = Path.Combine(Root, "mnt", "tmpfs");
+        Directory.CreateDirectory(mountPoint);
+        Assert.Equal(0, (await ChildProcess.RunAsync("mount", ["-t", "tmpfs", "-o", "size=64m", "blockdriver-test", mountPoint], Root)).ExitCode);
+        try
+        {
+            await File.WriteAllBytesAsync(Path.Combine(mountPoint, "data"), new byte[16 << 20]);
+            StoreUsage usage = Store.GetStoreUsage();
+            Assert.InRange(usage.Allocated, before, before + (1 << 20));
+            Assert.Equal(await DuAsync(Root), usage.Allocated);
+        }
+        finally
+        {
+            Assert.Equal(0, (await ChildProcess.RunAsync("umount", [mountPoint], Root)).ExitCode);
+        }
+    }
+
+    [Fact]
     public async Task Removing_containers_returns_the_store_to_its_earlier_allocation()
     {
         await SealedBaseAsync();
@@ -83,7 +106,7 @@ public sealed class UsageTests : StoreTestBase
 
     private static async Task<long> DuAsync(string path)
     {
-        ProcessResult du = await ChildProcess.RunAsync("du", ["-s", "--block-size=1", path], path);
+        ProcessResult du = await ChildProcess.RunAsync("du", ["-sx", "--block-size=1", path], path);
         Assert.Equal(0, du.ExitCode);
         return long.Parse(du.Stdout.Split('\t')[0], CultureInfo.InvariantCulture);
     }
