@@ -30,6 +30,7 @@ public sealed class LayerMounter : IAsyncDisposable
     private static readonly TimeSpan BusyRetry = TimeSpan.FromSeconds(2);
     private readonly SemaphoreSlim _gate = new(1, 1);
     private readonly List<Entry> _entries = [];
+    private readonly List<LayerAttachment> _devices = [];
     private FuseDeviceServer? _server;
     private bool _disposed;
 
@@ -211,7 +212,20 @@ public sealed class LayerMounter : IAsyncDisposable
                 }
             }
 
-            if (_server is not null && _entries.Count == 0)
+            for (int i = _devices.Count - 1; i >= 0; i--)
+            {
+                try
+                {
+                    await _devices[i].ReleaseAsync().ConfigureAwait(false);
+                    _devices.RemoveAt(i);
+                }
+                catch (Exception ex)
+                {
+                    failures.Add(ex);
+                }
+            }
+
+            if (_server is not null && _entries.Count == 0 && _devices.Count == 0)
             {
                 // With an entry left, its loop device still holds a file: unmounting the FUSE mount lazily would hide
                 // it but keep the server's files busy. Leave the server to its process-exit unmount instead.
@@ -222,8 +236,113 @@ public sealed class LayerMounter : IAsyncDisposable
             if (failures.Count > 0)
             {
                 throw new AggregateException($"Unmounting the layers of {Store.Root} failed; still mounted: " +
-                    string.Join(", ", _entries.Select(e => $"{e.Attachment.Name} at {e.Directory}")), failures);
+                    string.Join(", ", _entries.Select(e => $"{e.Attachment.Name} at {e.Directory}")
+                        .Concat(_devices.Select(d => $"{d.Name} attached as {d.Loop.Path}"))), failures);
             }
+        }
+        finally
+        {
+            _gate.Release();
+        }
+    }
+
+    /// <summary>Attaches layer <paramref name="layerId"/> as a loop device and leaves the mounting to the caller (a
+    /// containerd snapshotter hands the device to containerd, which mounts it itself). The device stays attached,
+    /// and the layer open, until <see cref="DetachDeviceAsync"/> or <see cref="DisposeAsync"/>; a daemon's
+    /// <see cref="StartAsync"/> detaches what a dead process left attached.</summary>
+    /// <param name="layerId">The layer.</param>
+    /// <param name="writable">Attach read-write (the layer must be writable); false attaches read-only, and the kernel
+    /// refuses every write to the device.</param>
+    /// <param name="ct">Cancels before the device is attached.</param>
+    /// <returns>The device path (/dev/loopN).</returns>
+    /// <exception cref="BlockDriverException">NotFound (unknown layer), InUse (the layer is mounted or attached by this
+    /// mounter already, or open by someone else), ReadOnly (a writable attachment of a sealed layer), Unavailable (no
+    /// loop or FUSE support).</exception>
+    public async Task<string> AttachDeviceAsync(string layerId, bool writable, CancellationToken ct = default)
+    {
+        ArgumentNullException.ThrowIfNull(layerId);
+        await _gate.WaitAsync(ct).ConfigureAwait(false);
+        try
+        {
+            ObjectDisposedException.ThrowIf(_disposed, this);
+            Layer layer = Store.Get(layerId);
+            if (writable && layer.IsSealed)
+            {
+                throw new BlockDriverException(ErrorKind.ReadOnly, $"layer {layer.Id} is sealed; it can only be attached read-only.");
+            }
+
+            if (_entries.Find(e => e.Attachment.Name == layer.Id) is Entry mounted)
+            {
+                throw new BlockDriverException(ErrorKind.InUse, $"layer {layer.Id} is already mounted at {mounted.Directory}.");
+            }
+
+            if (_devices.Find(d => d.Name == layer.Id) is LayerAttachment attached)
+            {
+                throw new BlockDriverException(ErrorKind.InUse, $"layer {layer.Id} is already attached as {attached.Loop.Path}.");
+            }
+
+            LayerAttachment attachment = await AttachCoreAsync(layer.Id, writable, ct).ConfigureAwait(false);
+            _devices.Add(attachment);
+            return attachment.Loop.Path;
+        }
+        finally
+        {
+            _gate.Release();
+        }
+    }
+
+    /// <summary>Detaches the loop device <see cref="AttachDeviceAsync"/> made for layer <paramref name="layerId"/>,
+    /// removes its FUSE file and closes the layer, which flushes it. Refused while anyone has the device mounted or
+    /// open exclusively (checked with an O_EXCL open, which sees mounts in every mount namespace), so a writer's data
+    /// is never cut off. When a later step fails the attachment stays listed and a later call retries from there.</summary>
+    /// <exception cref="BlockDriverException">NotFound when the layer is not attached by this mounter; InUse when the
+    /// device is mounted or held exclusively.</exception>
+    public async Task DetachDeviceAsync(string layerId, CancellationToken ct = default)
+    {
+        ArgumentNullException.ThrowIfNull(layerId);
+        await _gate.WaitAsync(ct).ConfigureAwait(false);
+        try
+        {
+            ObjectDisposedException.ThrowIf(_disposed, this);
+            LayerAttachment attachment = _devices.Find(d => d.Name == layerId)
+                ?? throw new BlockDriverException(ErrorKind.NotFound, $"layer {layerId} is not attached as a device by this mounter.");
+            if (attachment.Loop.IsAttached)
+            {
+                RequireUnclaimed(attachment);
+            }
+
+            await attachment.ReleaseAsync().ConfigureAwait(false);
+            _devices.Remove(attachment);
+        }
+        finally
+        {
+            _gate.Release();
+        }
+    }
+
+    /// <summary>The device path of layer <paramref name="layerId"/> as <see cref="AttachDeviceAsync"/> attached it, or
+    /// null when it is not attached that way by this mounter.</summary>
+    public string? FindDevice(string layerId)
+    {
+        ArgumentNullException.ThrowIfNull(layerId);
+        _gate.Wait();
+        try
+        {
+            return _devices.Find(d => d.Name == layerId)?.Loop.Path;
+        }
+        finally
+        {
+            _gate.Release();
+        }
+    }
+
+    /// <summary>The layers attached by <see cref="AttachDeviceAsync"/> and their device paths, oldest first.</summary>
+    public IReadOnlyList<KeyValuePair<string, string>> ListDevices()
+    {
+        _gate.Wait();
+        try
+        {
+            return [.. _devices.Select(d => new KeyValuePair<string, string>(d.Name, d.Loop.Path))];
         }
         finally
         {
@@ -250,6 +369,22 @@ public sealed class LayerMounter : IAsyncDisposable
         {
             _gate.Release();
         }
+    }
+
+    // A mounted file system claims its block device exclusively, in whichever mount namespace it was mounted, so an
+    // O_EXCL open fails with EBUSY exactly while someone still has the device mounted (or held exclusively).
+    private static void RequireUnclaimed(LayerAttachment attachment)
+    {
+        const int OExcl = 0x80;
+        int fd = LoopNative.Open(attachment.Loop.Path, LoopNative.ORdOnly | LoopNative.OCloExec | OExcl, 0);
+        if (fd < 0)
+        {
+            int errno = Marshal.GetLastPInvokeError();
+            throw new BlockDriverException(errno == MountNative.EBUSY ? ErrorKind.InUse : ErrorKind.Unavailable,
+                $"layer {attachment.Name} ({attachment.Loop.Path}) cannot be detached: {(errno == MountNative.EBUSY ? "it is still mounted or held" : MountNative.Describe(errno))}.");
+        }
+
+        LoopNative.Close(fd);
     }
 
     internal static string NormalizeDirectory(string directory)
