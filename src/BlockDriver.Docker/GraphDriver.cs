@@ -1,0 +1,424 @@
+using System.Globalization;
+using BlockDriver.Abstractions;
+using BlockDriver.Core;
+using BlockDriver.Daemon;
+using BlockDriver.Fuse;
+using BlockDriver.Mount;
+using BlockDriver.Mount.Tar;
+using Microsoft.Extensions.Logging;
+
+namespace BlockDriver.Docker;
+
+/// <summary>
+/// Docker's graphdriver operations on the daemon's store: a thin translator from Docker's vocabulary (image layers
+/// made by Create and filled by ApplyDiff, read-write layers made by CreateReadWrite, Get/Put mounts) onto
+/// <see cref="LayerStore"/> and <see cref="StoreService"/>. <see cref="PluginApi"/> puts it on the wire.
+/// </summary>
+/// <remarks>
+/// <para><b>Layers.</b> Create makes a writable image layer over its parent, or over the store's base file system
+/// layer when it has none (<see cref="BaseFilesystem"/>: Docker's "no parent" is that empty ext4); ApplyDiff fills
+/// it and seals it. CreateReadWrite makes a writable container layer the same way. Parents must be sealed: creating
+/// a child of a writable layer nobody has mounted seals that layer first (Docker's <c>ID-init</c> layer, written
+/// through Get/Put and then the parent of the container layer, becomes read-only, as Docker expects); a writable
+/// parent still mounted is refused. Every layer made here carries the label <c>blockdriver.docker=NAME</c>.</para>
+/// <para><b>Mounts.</b> Get mounts a layer at STORE/mnt/ID through <see cref="StoreService.MountAsync"/> (recorded,
+/// so it survives a daemon restart) and counts a reference per call; Put drops one, and the last unmounts. Sealed
+/// layers mount read-only, writable ones read-write. Remove of a layer still mounted there releases every reference
+/// first, as Docker's own drivers remove their mounts with the layer; a file system that stays busy fails the
+/// Remove and nothing is removed.</para>
+/// <para><b>Concurrency.</b> Every operation holds the <see cref="LayerLocks"/> of the layers it touches; the store
+/// and the mounter serialise the rest.</para>
+/// </remarks>
+public sealed class GraphDriver
+{
+    /// <summary>The label every layer the plugin makes carries; its value is the plugin's name.</summary>
+    public const string Label = "blockdriver.docker";
+
+    private readonly StoreService _service;
+    private readonly DockerOptions _options;
+    private readonly ILogger<GraphDriver> _logger;
+    private readonly LayerLocks _locks = new();
+    private readonly long _baseSize;
+
+    /// <summary>A driver on the daemon's store.</summary>
+    /// <exception cref="BlockDriverException">InvalidArgument when <see cref="DockerOptions.BaseSize"/> is no size.</exception>
+    public GraphDriver(StoreService service, DockerOptions options, ILogger<GraphDriver> logger)
+    {
+        ArgumentNullException.ThrowIfNull(service);
+        ArgumentNullException.ThrowIfNull(options);
+        _service = service;
+        _options = options;
+        _logger = logger;
+        _baseSize = DockerSize.Parse(options.BaseSize, "Docker:BaseSize");
+    }
+
+    private LayerStore Store => _service.Store;
+
+    /// <summary>Where Get mounts layer <paramref name="id"/>: STORE/mnt/ID.</summary>
+    public string MountDirectory(string id) => Path.Combine(Store.Paths.Mounts, id);
+
+    /// <summary>Init: checks what dockerd asks for. The plugin keeps nothing in <c>Home</c>: layers live in the
+    /// store. User namespace remapping and storage options at Init are refused (the plugin's settings are the
+    /// daemon's <c>Docker</c> section).</summary>
+    public void Init(Json.InitRequest request)
+    {
+        ArgumentNullException.ThrowIfNull(request);
+        if (request.UIDMaps is { Count: > 0 } || request.GIDMaps is { Count: > 0 })
+        {
+            throw new BlockDriverException(ErrorKind.InvalidArgument,
+                "blockdriver does not support user namespace remapping (--userns-remap): layer tars are applied with the uids and gids they hold.");
+        }
+
+        if (request.Opts is { Count: > 0 } opts)
+        {
+            throw new BlockDriverException(ErrorKind.InvalidArgument,
+                $"blockdriver takes no storage options at Init ({string.Join(", ", opts)}): set Docker:BaseSize in the blockdriver daemon's configuration, or size= per container (docker run --storage-opt size=...).");
+        }
+
+        Log.Initialized(_logger, _options.Name, request.Home ?? "", Store.Root);
+    }
+
+    /// <summary>Create (image layer, <paramref name="readWrite"/> false) and CreateReadWrite (container layer).</summary>
+    /// <exception cref="BlockDriverException">InvalidArgument (bad id, unknown storage option, a size other than the
+    /// parent's), AlreadyExists, NotFound (unknown parent), InUse (a writable parent that is mounted).</exception>
+    public async Task CreateAsync(string? id, string? parent, IReadOnlyDictionary<string, string>? storageOpt, bool readWrite, CancellationToken ct)
+    {
+        string layerId = RequireId(id);
+        string? parentId = parent is { Length: > 0 } p ? p : null;
+        if (parentId is not null)
+        {
+            LayerIds.Validate(parentId);
+        }
+
+        long? size = null;
+        foreach ((string key, string value) in storageOpt ?? new Dictionary<string, string>())
+        {
+            size = key.Equals("size", StringComparison.OrdinalIgnoreCase)
+                ? DockerSize.Parse(value, "storage option size")
+                : throw new BlockDriverException(ErrorKind.InvalidArgument, $"storage option \"{key}\" is not supported by blockdriver (it takes: size).");
+        }
+
+        using IDisposable held = await _locks.AcquireAsync([layerId, parentId], ct).ConfigureAwait(false);
+        if (Store.Find(layerId) is not null)
+        {
+            throw new BlockDriverException(ErrorKind.AlreadyExists, $"layer {layerId} already exists.");
+        }
+
+        string storeParent;
+        if (parentId is null)
+        {
+            // Docker's "no parent" is an empty file system: the store's base ext4 layer of that size.
+            storeParent = await _service.EnsureBaseFilesystemAsync(size ?? _baseSize, CancellationToken.None).ConfigureAwait(false);
+        }
+        else
+        {
+            Layer parentLayer = Store.Find(parentId) ?? throw new BlockDriverException(ErrorKind.NotFound, $"parent layer {parentId} does not exist.");
+            CheckSize(size, parentLayer);
+            if (!parentLayer.IsSealed)
+            {
+                await SealForChildAsync(parentLayer, layerId).ConfigureAwait(false);
+            }
+
+            storeParent = parentId;
+        }
+
+        // Not the request's token from here: a client that goes away must not leave half a layer.
+        await Store.CreateAsync(new LayerSpec
+        {
+            Id = layerId,
+            Parent = storeParent,
+            Kind = readWrite ? LayerKind.Container : LayerKind.Image,
+            Labels = new Dictionary<string, string> { [Label] = _options.Name },
+        }, CancellationToken.None).ConfigureAwait(false);
+    }
+
+    /// <summary>Remove: unmounts the layer if Get left it mounted, then removes it and its mount directory.</summary>
+    /// <exception cref="BlockDriverException">NotFound ("does not exist"), InUse (children, mounted elsewhere, a
+    /// busy file system, open by another process).</exception>
+    public async Task RemoveAsync(string? id, CancellationToken ct)
+    {
+        string layerId = RequireId(id);
+        using IDisposable held = await _locks.AcquireAsync([layerId], ct).ConfigureAwait(false);
+        Layer layer = RequireLayer(layerId);
+        if (Store.Children(layerId) is { Count: > 0 } children)
+        {
+            throw new BlockDriverException(ErrorKind.InUse,
+                $"layer {layerId} has {children.Count} child layer(s) ({string.Join(", ", children.Take(5))}{(children.Count > 5 ? ", ..." : "")}): remove them first.");
+        }
+
+        string directory = MountDirectory(layerId);
+        if (_service.Mounter.Find(layerId) is MountInfo mount)
+        {
+            if (mount.Directory != directory)
+            {
+                throw new BlockDriverException(ErrorKind.InUse, $"layer {layerId} is mounted at {mount.Directory}, not by the Docker plugin: unmount it first.");
+            }
+
+            Log.RemovingMounted(_logger, layerId, mount.References);
+            while (await _service.UnmountAsync(directory, CancellationToken.None).ConfigureAwait(false) > 0)
+            {
+            }
+        }
+
+        await Store.RemoveAsync(layer.Id, CancellationToken.None).ConfigureAwait(false);
+        if (Directory.Exists(directory))
+        {
+            Directory.Delete(directory);
+        }
+    }
+
+    /// <summary>Get: mounts the layer at <see cref="MountDirectory"/> (or counts one more reference) and returns that
+    /// directory. <paramref name="mountLabel"/> (SELinux) is not supported and ignored.</summary>
+    public async Task<string> GetAsync(string? id, string? mountLabel, CancellationToken ct)
+    {
+        string layerId = RequireId(id);
+        using IDisposable held = await _locks.AcquireAsync([layerId], ct).ConfigureAwait(false);
+        _ = RequireLayer(layerId);
+        if (mountLabel is { Length: > 0 })
+        {
+            Log.MountLabelIgnored(_logger, layerId, mountLabel);
+        }
+
+        MountJson mount = await _service.MountAsync(layerId, MountDirectory(layerId), readOnly: false, CancellationToken.None).ConfigureAwait(false);
+        return mount.Directory;
+    }
+
+    /// <summary>Put: drops one reference of Get's mount; the last one unmounts.</summary>
+    /// <exception cref="BlockDriverException">NotFound (unknown layer), InvalidArgument (not mounted: a Put without a
+    /// Get), InUse (the file system is busy; the reference stays).</exception>
+    public async Task PutAsync(string? id, CancellationToken ct)
+    {
+        string layerId = RequireId(id);
+        using IDisposable held = await _locks.AcquireAsync([layerId], ct).ConfigureAwait(false);
+        _ = RequireLayer(layerId);
+        string directory = MountDirectory(layerId);
+        if (_service.Mounter.Find(layerId) is not { } mount || mount.Directory != directory)
+        {
+            throw new BlockDriverException(ErrorKind.InvalidArgument, $"layer {layerId} is not mounted by Get: a Put without a matching Get.");
+        }
+
+        await _service.UnmountAsync(directory, CancellationToken.None).ConfigureAwait(false);
+    }
+
+    /// <summary>Exists: whether the store has the layer (an invalid id has none).</summary>
+    public bool Exists(string? id) => id is not null && IsValidId(id) && Store.Find(id) is not null;
+
+    /// <summary>Status: store figures for <c>docker info</c>.</summary>
+    public IReadOnlyList<string[]> Status()
+    {
+        StoreUsage usage = Store.GetStoreUsage();
+        IReadOnlyList<Layer> layers = Store.List();
+        int mine = layers.Count(l => l.Labels.TryGetValue(Label, out string? name) && name == _options.Name);
+        int mounted = _service.Mounter.List().Count(m => m.Directory == MountDirectory(m.LayerId));
+        return
+        [
+            ["Backing Filesystem", BackingFileSystem(Store.Root)],
+            ["Store", Store.Root],
+            ["Layers", mine.ToString(CultureInfo.InvariantCulture)],
+            ["Store Layers", layers.Count.ToString(CultureInfo.InvariantCulture)],
+            ["Mounted", mounted.ToString(CultureInfo.InvariantCulture)],
+            ["Allocated", DockerSize.Describe(usage.Allocated)],
+            ["Layer Files", DockerSize.Describe(usage.LayerBytes)],
+            ["Shared", DockerSize.Describe(usage.Shared)],
+            ["Exclusive", DockerSize.Describe(usage.Exclusive)],
+            ["Unused", DockerSize.Describe(usage.Unused)],
+            ["Overcommit", usage.Overcommit.ToString("0.00", CultureInfo.InvariantCulture)],
+            ["Base Size", DockerSize.Describe(_baseSize)],
+        ];
+    }
+
+    /// <summary>GetMetadata: the layer's file, kind, state, parent, sizes (bytes) and, while mounted, its device and
+    /// mount directory (<c>docker inspect</c>'s GraphDriver.Data).</summary>
+    public IReadOnlyDictionary<string, string> GetMetadata(string? id)
+    {
+        string layerId = RequireId(id);
+        Layer layer = RequireLayer(layerId);
+        LayerUsage usage = Store.GetUsage(layerId);
+        var metadata = new Dictionary<string, string>(StringComparer.Ordinal)
+        {
+            ["File"] = layer.Path,
+            ["Kind"] = layer.Kind.ToString().ToLowerInvariant(),
+            ["State"] = layer.State.ToString().ToLowerInvariant(),
+            ["Parent"] = layer.Parent ?? "",
+            ["Size"] = usage.Size.ToString(CultureInfo.InvariantCulture),
+            ["VirtualSize"] = usage.VirtualSize.ToString(CultureInfo.InvariantCulture),
+            ["Capacity"] = layer.Capacity.ToString(CultureInfo.InvariantCulture),
+        };
+        if (_service.Mounter.Find(layerId) is MountInfo mount)
+        {
+            metadata["Device"] = mount.LoopDevice;
+            metadata["MountDir"] = mount.Directory;
+        }
+
+        return metadata;
+    }
+
+    /// <summary>Cleanup (dockerd is shutting down): releases every mount Get made, whatever its references.</summary>
+    public async Task CleanupAsync(CancellationToken ct)
+    {
+        var failures = new List<Exception>();
+        foreach (MountInfo mount in _service.Mounter.List().Where(m => m.Directory == MountDirectory(m.LayerId)))
+        {
+            using IDisposable held = await _locks.AcquireAsync([mount.LayerId], ct).ConfigureAwait(false);
+            Log.CleanupUnmounting(_logger, mount.LayerId, mount.References);
+            try
+            {
+                while (await _service.UnmountAsync(mount.Directory, CancellationToken.None).ConfigureAwait(false) > 0)
+                {
+                }
+            }
+            catch (BlockDriverException ex)
+            {
+                failures.Add(ex);
+            }
+        }
+
+        if (failures.Count > 0)
+        {
+            throw new AggregateException("Cleanup could not unmount every layer.", failures);
+        }
+    }
+
+    /// <summary>ApplyDiff: applies layer tar <paramref name="tar"/> to the layer Create made (mounted for the purpose),
+    /// seals it, and returns the bytes of file content applied.</summary>
+    /// <exception cref="BlockDriverException">ReadOnly (the layer is sealed), InUse (mounted by Get), InvalidArgument
+    /// (a parent other than the layer's, a hostile tar).</exception>
+    public async Task<long> ApplyDiffAsync(string? id, string? parent, Stream tar, CancellationToken ct)
+    {
+        string layerId = RequireId(id);
+        using IDisposable held = await _locks.AcquireAsync([layerId], ct).ConfigureAwait(false);
+        Layer layer = RequireLayer(layerId);
+        if (layer.IsSealed)
+        {
+            throw new BlockDriverException(ErrorKind.ReadOnly,
+                $"layer {layerId} is sealed (applied already, or made a parent): ApplyDiff needs a layer Create made and nothing has used yet.");
+        }
+
+        CheckParent(layer, parent);
+        if (_service.Mounter.Find(layerId) is MountInfo mount)
+        {
+            throw new BlockDriverException(ErrorKind.InUse, $"layer {layerId} is mounted at {mount.Directory}: ApplyDiff needs it unmounted (Put every Get).");
+        }
+
+        long bytes = await _service.ApplyTarAsync(layerId, tar, ct).ConfigureAwait(false);
+        await Store.SealAsync(layerId, ct: CancellationToken.None).ConfigureAwait(false);
+        return bytes;
+    }
+
+    /// <summary>Changes: what the layer changed relative to its parent, listed as Docker lists them
+    /// (<see cref="DockerChanges"/>).</summary>
+    public Task<IReadOnlyList<LayerChange>> ChangesAsync(string? id, string? parent, CancellationToken ct) =>
+        WithParentAsync(id, parent, async layerId => DockerChanges.WithParentDirectories(await _service.ChangesAsync(layerId, ct).ConfigureAwait(false)), ct);
+
+    /// <summary>DiffSize: bytes of regular-file content the layer added or modified relative to its parent (Docker's
+    /// naive DiffSize; <c>docker ps -s</c>'s SIZE).</summary>
+    public Task<long> DiffSizeAsync(string? id, string? parent, CancellationToken ct) =>
+        WithParentAsync(id, parent, layerId => _service.DiffSizeAsync(layerId, ct), ct);
+
+    /// <summary>Diff: writes the layer tar of the layer's changes relative to its parent to <paramref name="output"/>.
+    /// Every check, and the mounts, come before the first byte is written, so a refusal can still be an error
+    /// status.</summary>
+    public async Task DiffAsync(string? id, string? parent, Stream output, CancellationToken ct) =>
+        await WithParentAsync(id, parent, layerId => _service.DiffAsync(layerId, output, ct), ct).ConfigureAwait(false);
+
+    // Holds the locks of the layer and its parent, checks dockerd's parent against the store's, and runs body.
+    private async Task<T> WithParentAsync<T>(string? id, string? parent, Func<string, Task<T>> body, CancellationToken ct)
+    {
+        string layerId = RequireId(id);
+        string? storeParent = RequireLayer(layerId).Parent;
+        using IDisposable held = await _locks.AcquireAsync([layerId, storeParent], ct).ConfigureAwait(false);
+        CheckParent(RequireLayer(layerId), parent);
+        return await body(layerId).ConfigureAwait(false);
+    }
+
+    // dockerd names the parent it created the layer on; "" is the base file system (or no parent at all).
+    private void CheckParent(Layer layer, string? parent)
+    {
+        string given = parent ?? "";
+        string actual = DockerParentOf(layer);
+        if (given != actual)
+        {
+            throw new BlockDriverException(ErrorKind.InvalidArgument,
+                $"layer {layer.Id}'s parent is {(actual.Length == 0 ? "none (the base file system)" : actual)}, not {(given.Length == 0 ? "none" : given)}: blockdriver compares a layer with its own parent only.");
+        }
+    }
+
+    private string DockerParentOf(Layer layer) =>
+        layer.Parent is null || IsBaseFilesystem(Store.Find(layer.Parent)) ? "" : layer.Parent;
+
+    private static bool IsBaseFilesystem(Layer? layer) =>
+        layer is { Parent: null } && layer.Labels.TryGetValue(BaseFilesystem.Label.Key, out string? value) && value == BaseFilesystem.Label.Value;
+
+    private static void CheckSize(long? size, Layer parent)
+    {
+        if (size is not long bytes || bytes == parent.Capacity)
+        {
+            return;
+        }
+
+        if (bytes < parent.Capacity)
+        {
+            throw new BlockDriverException(ErrorKind.InvalidArgument,
+                $"storage option size={bytes} is smaller than the parent layer {parent.Id}'s virtual size of {DockerSize.Describe(parent.Capacity)}: a layer cannot be smaller than its parent.");
+        }
+
+        throw new BlockDriverException(ErrorKind.InvalidArgument,
+            $"storage option size={bytes} is larger than the parent layer {parent.Id}'s virtual size of {DockerSize.Describe(parent.Capacity)}: growing a layer beyond its parent is not supported (every layer of a chain has the size of its base; set Docker:BaseSize).");
+    }
+
+    // The layer will be a parent, so it is sealed now and read-only from here on (Docker's ID-init layer).
+    private async Task SealForChildAsync(Layer parent, string childId)
+    {
+        if (_service.Mounter.Find(parent.Id) is MountInfo mount)
+        {
+            throw new BlockDriverException(ErrorKind.InUse,
+                $"parent layer {parent.Id} is writable and mounted at {mount.Directory}: it can become a parent only when unmounted (Put every Get), since it is sealed then.");
+        }
+
+        await Store.SealAsync(parent.Id, ct: CancellationToken.None).ConfigureAwait(false);
+        Log.SealedParent(_logger, parent.Id, childId);
+    }
+
+    private Layer RequireLayer(string id) =>
+        Store.Find(id) ?? throw new BlockDriverException(ErrorKind.NotFound, $"layer {id} does not exist.");
+
+    private static string RequireId(string? id)
+    {
+        if (id is not { Length: > 0 })
+        {
+            throw new BlockDriverException(ErrorKind.InvalidArgument, "the request names no layer (ID is empty).");
+        }
+
+        LayerIds.Validate(id);
+        return id;
+    }
+
+    private static bool IsValidId(string id)
+    {
+        try
+        {
+            LayerIds.Validate(id);
+            return true;
+        }
+        catch (BlockDriverException)
+        {
+            return false;
+        }
+    }
+
+    // The type of the file system holding the store: the mount with the longest mount point containing it.
+    private static string BackingFileSystem(string root)
+    {
+        MountInfoEntry? best = null;
+        foreach (MountInfoEntry entry in MountInfoEntry.ReadAll())
+        {
+            string point = entry.MountPoint == "/" ? "/" : entry.MountPoint + "/";
+            if ((root + "/").StartsWith(point, StringComparison.Ordinal) && (best is null || entry.MountPoint.Length >= best.MountPoint.Length))
+            {
+                best = entry;
+            }
+        }
+
+        return best?.FileSystemType ?? "unknown";
+    }
+}
