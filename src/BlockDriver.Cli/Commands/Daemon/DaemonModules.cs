@@ -10,5 +10,7 @@ internal static class DaemonModules
     /// <summary>Every module, in start order.</summary>
     public static IReadOnlyList<IDaemonModule> All { get; } =
     [
+        new BlockDriver.Containerd.ContainerdModule(),
+        new BlockDriver.Docker.DockerModule(),
     ];
 }

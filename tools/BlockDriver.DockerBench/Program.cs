@@ -1,0 +1,64 @@
+using BlockDriver.Docker.Tests.EndToEnd;
+using BlockDriver.DockerBench;
+
+// dockerd on the blockdriver graphdriver plugin against dockerd on overlay2, in one run on one machine: the latency of
+// `docker run --rm IMAGE true` (median and p90; target: blockdriver within 1.5x of overlay2), then N containers
+// writing M MiB each, with docker ps -s / docker system df from both and blockdriver df. Starts and cleans up its own
+// blockdriver daemon and dockerds under a temp directory. Needs root, docker.io, containerd, busybox-static.
+BenchOptions options;
+try
+{
+    options = BenchOptions.Parse(args);
+}
+catch (ArgumentException e)
+{
+    Console.Error.WriteLine("dockerbench: " + e.Message);
+    return 2;
+}
+
+string[] missing =
+[
+    .. Environment.UserName == "root" ? Array.Empty<string>() : ["root"],
+    .. Dockerd.MissingPrograms(),
+    .. File.Exists(ImageTars.Busybox) ? Array.Empty<string>() : [ImageTars.Busybox],
+];
+if (missing.Length > 0)
+{
+    Console.Error.WriteLine($"dockerbench: needs {string.Join(", ", missing)} (apt-get install docker.io containerd busybox-static; run as root).");
+    return 2;
+}
+
+string work = Directory.CreateTempSubdirectory("blockdriver-dockerbench-").FullName;
+string logPath = work + ".log";
+using var log = new StreamWriter(logPath) { AutoFlush = true };
+var logLock = new Lock();
+void Log(string line)
+{
+    lock (logLock)
+    {
+        log.WriteLine(line);
+    }
+}
+
+Console.WriteLine($"dockerbench: {options.Runs} runs, {options.Containers} containers writing {options.WriteMiB} MiB each, in {work} (log: {logPath})");
+using var bench = new Bench(work, options, Log);
+int status;
+try
+{
+    await bench.RunAsync();
+    status = 0;
+}
+catch (Exception e)
+{
+    Console.Error.WriteLine($"dockerbench: failed: {e}");
+    status = 1;
+}
+
+IReadOnlyList<string> problems = await bench.CleanUpAsync();
+foreach (string problem in problems)
+{
+    Console.Error.WriteLine("dockerbench: cleanup: " + problem);
+}
+
+Console.WriteLine(problems.Count == 0 ? "dockerbench: cleaned up: no mount, loop device, process or socket left" : $"dockerbench: see {logPath}");
+return problems.Count == 0 ? status : 1;
