@@ -2,8 +2,10 @@ using System.Globalization;
 
 namespace BlockDriver.NbdBench;
 
-/// <summary>Command-line settings: <c>--runs N --seconds S --depth D --size-mib M --connections C[,C…] --work DIR</c>.
-/// Each connection count is one set of rows: nbdfuse is started with <c>-C C</c> against both servers.</summary>
+/// <summary>Command-line settings: <c>--runs N --seconds S --depth D --size-mib M --connections C[,C…] --path fuse|nbd
+/// --work DIR</c>. Each connection count is one set of rows: nbdfuse is started with <c>-C C</c> against both servers.
+/// <c>--path nbd</c> leaves nbdfuse and the loop device out: fio's own NBD engine talks to each server over one
+/// connection, which measures the servers rather than the kernel path in front of them.</summary>
 internal sealed record BenchOptions
 {
     public int Runs { get; init; } = 3;
@@ -17,6 +19,9 @@ internal sealed record BenchOptions
     public IReadOnlyList<int> Connections { get; init; } = [4];
 
     public string? WorkDirectory { get; init; }
+
+    /// <summary>True for <c>--path nbd</c> (fio's NBD engine), false for the default <c>--path fuse</c>.</summary>
+    public bool FioNbdEngine { get; init; }
 
     public static BenchOptions Parse(string[] args)
     {
@@ -32,7 +37,16 @@ internal sealed record BenchOptions
                 "--size-mib" => options with { SizeMiB = int.Parse(value, CultureInfo.InvariantCulture) },
                 "--connections" => options with { Connections = [.. value.Split(',').Select(c => int.Parse(c, CultureInfo.InvariantCulture))] },
                 "--work" => options with { WorkDirectory = value },
-                _ => throw new ArgumentException($"Unknown option {args[i]}. Options: --runs N --seconds S --depth D --size-mib M --connections C[,C...] --work DIR."),
+                "--path" => options with
+                {
+                    FioNbdEngine = value switch
+                    {
+                        "nbd" => true,
+                        "fuse" => false,
+                        _ => throw new ArgumentException("--path is fuse (fio on a loop device over nbdfuse) or nbd (fio's NBD engine)."),
+                    },
+                },
+                _ => throw new ArgumentException($"Unknown option {args[i]}. Options: --runs N --seconds S --depth D --size-mib M --connections C[,C...] --path fuse|nbd --work DIR."),
             };
             i++;
         }

@@ -27,7 +27,7 @@ try
     var effective = new Dictionary<(int Connections, string Target), int>();
     for (int run = 1; run <= options.Runs; run++)
     {
-        foreach (int connections in options.Connections)
+        foreach (int connections in options.FioNbdEngine ? [1] : options.Connections)
         {
             foreach (string name in new[] { "blockdriver", "qemu-nbd" })
             {
@@ -35,6 +35,17 @@ try
                 Target target = name == "blockdriver" ? Target.StartOurs(vhdx, socket) : await Target.StartQemuNbdAsync(qcow2, socket);
                 await using (target)
                 {
+                    if (options.FioNbdEngine)
+                    {
+                        effective[(connections, name)] = 1;
+                        foreach (Workload workload in Workload.All)
+                        {
+                            Record(run, name, 1, workload, await Fio.RunAsync(target.Uri, workload, options.Seconds, size, nbdEngine: true));
+                        }
+
+                        continue;
+                    }
+
                     // nbdfuse falls back to one connection when the server does not advertise multi-conn.
                     bool multiConn = await target.CanMultiConnAsync();
                     int used = multiConn ? connections : 1;
@@ -45,12 +56,7 @@ try
                     {
                         foreach (Workload workload in Workload.All)
                         {
-                            Measurement m = await Fio.RunAsync(stack.Device, workload, options.Seconds, size);
-                            Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
-                                $"run {run} {name,-12} C={used} {workload.Name,-14} {m.MBps,9:F1} MB/s {m.Iops,10:F0} IOPS"));
-                            (results.TryGetValue((connections, name, workload.Name), out List<Measurement>? list)
-                                ? list
-                                : results[(connections, name, workload.Name)] = []).Add(m);
+                            Record(run, name, connections, workload, await Fio.RunAsync(stack.Device, workload, options.Seconds, size));
                         }
                     }
                 }
@@ -58,12 +64,14 @@ try
         }
     }
 
-    foreach (int connections in options.Connections)
+    foreach (int connections in options.FioNbdEngine ? [1] : options.Connections)
     {
         int ours = effective[(connections, "blockdriver")];
         int theirs = effective[(connections, "qemu-nbd")];
         Console.WriteLine();
-        Console.WriteLine($"Medians of {options.Runs} runs (fio libaio O_DIRECT on loop over nbdfuse -C {connections}; connections used: blockdriver {ours}, qemu-nbd {theirs}; chain depth {options.Depth}):");
+        Console.WriteLine(options.FioNbdEngine
+            ? $"Medians of {options.Runs} runs (fio's NBD engine, one connection each, no nbdfuse or loop device; chain depth {options.Depth}):"
+            : $"Medians of {options.Runs} runs (fio libaio O_DIRECT on loop over nbdfuse -C {connections}; connections used: blockdriver {ours}, qemu-nbd {theirs}; chain depth {options.Depth}):");
         if (ours != theirs)
         {
             Console.WriteLine("WARNING: the servers were reached over different numbers of connections; the ratios are not a like-for-like comparison.");
@@ -81,6 +89,15 @@ try
     }
 
     return 0;
+
+    void Record(int run, string name, int connections, Workload workload, Measurement m)
+    {
+        Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
+            $"run {run} {name,-12} C={connections} {workload.Name,-14} {m.MBps,9:F1} MB/s {m.Iops,10:F0} IOPS"));
+        (results.TryGetValue((connections, name, workload.Name), out List<Measurement>? list)
+            ? list
+            : results[(connections, name, workload.Name)] = []).Add(m);
+    }
 }
 finally
 {
