@@ -19,7 +19,7 @@ public sealed class DaemonLayerContentTests(ITestOutputHelper output)
         // Parentless: a child of the base file system layer of that size, which the daemon makes.
         ProcessResult create = await test.CliAsync("layer", "create", "--id", "img", "--size", "128M");
         Assert.Equal(0, create.ExitCode);
-        Assert.Contains("POST /v1/base-filesystem -> 200", daemon.Output, StringComparison.Ordinal);
+        Assert.Contains("POST /v1/base-filesystem -> 200", daemon.AllOutput, StringComparison.Ordinal);
 
         string tar = test.Dir("layer.tar");
         await WriteTarAsync(tar, [
@@ -31,7 +31,7 @@ public sealed class DaemonLayerContentTests(ITestOutputHelper output)
         string whiteout = test.Dir("whiteout.tar");
         await WriteTarAsync(whiteout, [Directory("etc/"), File("etc/.wh.gone", ""), File("etc/new", "new\n")]);
         Assert.Equal(0, (await test.CliAsync("layer", "apply", "img", whiteout)).ExitCode);
-        Assert.Contains("POST /v1/layers/img/apply -> 200", daemon.Output, StringComparison.Ordinal);
+        Assert.Contains("POST /v1/layers/img/apply -> 200", daemon.AllOutput, StringComparison.Ordinal);
 
         // The temporary mounts of the operations are gone and were never recorded as the daemon's mounts.
         ProcessResult ps = await test.CliAsync("ps", "--json");

@@ -65,7 +65,7 @@ internal sealed class DaemonTestStore : IAsyncDisposable
     /// <summary>Starts <c>blockdriver --root STORE daemon ARGS</c> and waits until it logs that it is ready.</summary>
     public DaemonProcess StartDaemon(IReadOnlyDictionary<string, string>? environment = null, params string[] args)
     {
-        var daemon = DaemonProcess.Start(Dotnet, [CliPath, "--root", Root, "daemon", .. args], environment, _output);
+        var daemon = DaemonProcess.Start("daemon", Dotnet, [CliPath, "--root", Root, "daemon", .. args], _output, environment);
         _daemons.Add(daemon);
         daemon.WaitForLine("ready:", TimeSpan.FromSeconds(60));
         return daemon;

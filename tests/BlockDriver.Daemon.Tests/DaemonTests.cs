@@ -64,7 +64,7 @@ public sealed class DaemonTests(ITestOutputHelper output)
         Assert.NotEmpty(test.Leftovers());
         Assert.Equal(0, await daemon.TerminateAsync());
         Assert.Empty(test.Leftovers());
-        Assert.Contains("stopped cleanly", daemon.Output, StringComparison.Ordinal);
+        Assert.Contains("stopped cleanly", daemon.AllOutput, StringComparison.Ordinal);
         foreach (string file in new[] { socket, AdminEndpoint.PidPath(test.Root), AdminEndpoint.StatePath(test.Root) })
         {
             Assert.False(File.Exists(file), file);
@@ -98,8 +98,8 @@ public sealed class DaemonTests(ITestOutputHelper output)
         Assert.NotEmpty(test.Leftovers());
 
         DaemonProcess next = test.StartDaemon();
-        Assert.Contains("did not stop cleanly", next.Output, StringComparison.Ordinal);
-        Assert.Contains("Remounted layer c1", next.Output, StringComparison.Ordinal);
+        Assert.Contains("did not stop cleanly", next.AllOutput, StringComparison.Ordinal);
+        Assert.Contains("Remounted layer c1", next.AllOutput, StringComparison.Ordinal);
         Assert.Equal("acknowledged before the crash", await File.ReadAllTextAsync(file));
         ProcessResult ps = await test.CliAsync("ps", "--json");
         MountJson mount = Assert.Single(JsonSerializer.Deserialize(ps.Stdout, AdminJsonContext.Default.ListMountJson)!);
@@ -122,7 +122,7 @@ public sealed class DaemonTests(ITestOutputHelper output)
         await daemon.KillAsync();
 
         DaemonProcess next = test.StartDaemon(null, "--Remount=false");
-        Assert.Contains("Not remounting layer c1", next.Output, StringComparison.Ordinal);
+        Assert.Contains("Not remounting layer c1", next.AllOutput, StringComparison.Ordinal);
         Assert.DoesNotContain(test.Leftovers(), l => !l.Contains("fuse", StringComparison.Ordinal));
         Assert.Equal("[]", (await test.CliAsync("ps", "--json")).Stdout.Trim());
         Assert.Equal(0, await next.TerminateAsync());
@@ -138,7 +138,7 @@ public sealed class DaemonTests(ITestOutputHelper output)
 
         // File only.
         DaemonProcess daemon = test.StartDaemon(null, "--config", config);
-        Assert.Contains("NBD server for", daemon.Output, StringComparison.Ordinal);
+        Assert.Contains("NBD server for", daemon.AllOutput, StringComparison.Ordinal);
         Assert.True(File.Exists(Path.Combine(test.Root, "run", "from-file.sock")));
         Assert.Equal(0, await daemon.TerminateAsync());
 

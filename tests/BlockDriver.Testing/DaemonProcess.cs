@@ -3,31 +3,40 @@ using System.Diagnostics;
 using System.Globalization;
 using Xunit.Abstractions;
 
-namespace BlockDriver.Daemon.Tests;
+namespace BlockDriver.Testing;
 
-/// <summary>A running <c>blockdriver daemon</c>: its output lines as they come (also echoed to the test output),
-/// SIGTERM and SIGKILL. Disposing kills it if it still runs.</summary>
-internal sealed class DaemonProcess : IDisposable
+/// <summary>A running child process (the blockdriver daemon, containerd): its output lines as they come (also echoed
+/// to the current test's output), SIGTERM and SIGKILL. Disposing kills it if it still runs.</summary>
+public sealed class DaemonProcess : IDisposable
 {
     private readonly Process _process;
     private readonly BlockingCollection<string> _lines = [];
     private readonly ConcurrentQueue<string> _all = new();
-    private readonly ITestOutputHelper _output;
+    private readonly string _label;
 
-    private DaemonProcess(Process process, ITestOutputHelper output)
+    private DaemonProcess(Process process, string label)
     {
         _process = process;
-        _output = output;
+        _label = label;
     }
+
+    /// <summary>Where lines are echoed; the fixture points it at the running test.</summary>
+    public ITestOutputHelper? Output { get; set; }
 
     public int Pid => _process.Id;
 
+    public bool HasExited => _process.HasExited;
+
+    /// <summary>The exit code, once it has exited.</summary>
     public int ExitCode => _process.ExitCode;
 
     /// <summary>Every line written so far, stdout and stderr.</summary>
-    public string Output => string.Join('\n', _all);
+    public string AllOutput => string.Join('\n', _all);
 
-    public static DaemonProcess Start(string program, IEnumerable<string> args, IReadOnlyDictionary<string, string>? environment, ITestOutputHelper output)
+    /// <summary>Starts <paramref name="program"/>; <paramref name="label"/> prefixes its lines in the test output
+    /// and names it in errors.</summary>
+    public static DaemonProcess Start(string label, string program, IEnumerable<string> args, ITestOutputHelper? output,
+        IReadOnlyDictionary<string, string>? environment = null)
     {
         var start = new ProcessStartInfo(program) { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
         foreach (string arg in args)
@@ -40,7 +49,7 @@ internal sealed class DaemonProcess : IDisposable
             start.Environment[key] = value;
         }
 
-        var daemon = new DaemonProcess(Process.Start(start)!, output);
+        var daemon = new DaemonProcess(Process.Start(start)!, label) { Output = output };
         daemon._process.OutputDataReceived += (_, e) => daemon.Add(e.Data);
         daemon._process.ErrorDataReceived += (_, e) => daemon.Add(e.Data);
         daemon._process.BeginOutputReadLine();
@@ -48,7 +57,7 @@ internal sealed class DaemonProcess : IDisposable
         return daemon;
     }
 
-    /// <summary>Waits for a line containing <paramref name="text"/>; throws with the output so far when the daemon
+    /// <summary>Waits for a line containing <paramref name="text"/>; throws with the output so far when the process
     /// exits or the time runs out first.</summary>
     public string WaitForLine(string text, TimeSpan timeout)
     {
@@ -64,11 +73,11 @@ internal sealed class DaemonProcess : IDisposable
             }
             else if (_process.HasExited)
             {
-                throw new InvalidOperationException($"the daemon exited ({_process.ExitCode}) before '{text}':\n{Output}");
+                throw new InvalidOperationException($"{_label} exited ({_process.ExitCode}) before '{text}':\n{AllOutput}");
             }
         }
 
-        throw new TimeoutException($"no '{text}' from the daemon in {timeout}:\n{Output}");
+        throw new TimeoutException($"no '{text}' from {_label} in {timeout}:\n{AllOutput}");
     }
 
     /// <summary>Sends SIGTERM and waits for the exit; returns the exit code.</summary>
@@ -80,7 +89,7 @@ internal sealed class DaemonProcess : IDisposable
         return _process.ExitCode;
     }
 
-    /// <summary>SIGKILL: the daemon gets no chance to clean up.</summary>
+    /// <summary>SIGKILL: no chance to clean up.</summary>
     public async Task KillAsync()
     {
         Signal("KILL");
@@ -115,7 +124,7 @@ internal sealed class DaemonProcess : IDisposable
         _lines.Add(line);
         try
         {
-            _output.WriteLine("daemon: " + line);
+            Output?.WriteLine($"{_label}: {line}");
         }
         catch (InvalidOperationException)
         {
