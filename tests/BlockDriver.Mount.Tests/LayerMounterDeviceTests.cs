@@ -8,26 +8,8 @@ namespace BlockDriver.Mount.Tests;
 /// <summary>Attach-only use of <see cref="LayerMounter"/> (<see cref="LayerMounter.AttachDeviceAsync"/>,
 /// <see cref="LayerMounter.DetachDeviceAsync"/>): a layer as a loop device that someone else mounts.</summary>
 [Collection(MountTestCollection.Name)]
-public sealed class LayerMounterDeviceTests : IAsyncLifetime
+public sealed class LayerMounterDeviceTests() : MounterTestBase(withBaseFilesystem: true)
 {
-    private MounterTestStore? _fixture;
-
-    private MounterTestStore F => _fixture ?? throw new InvalidOperationException("Not initialised.");
-
-    public async Task InitializeAsync()
-    {
-        _fixture = await MounterTestStore.CreateAsync();
-        await BaseFilesystem.EnsureAsync(F.Store, F.Mounter, MounterTestStore.Capacity);
-    }
-
-    public async Task DisposeAsync()
-    {
-        if (_fixture is not null)
-        {
-            await _fixture.DisposeAsync();
-        }
-    }
-
     [Fact]
     public async Task An_attached_device_is_mountable_by_others_and_detaching_flushes_what_they_wrote()
     {

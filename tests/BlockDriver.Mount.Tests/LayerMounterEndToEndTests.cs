@@ -12,22 +12,9 @@ namespace BlockDriver.Mount.Tests;
 /// a busybox rootfs tar and a tar with whiteouts → two containers mounted side by side → remount → diff → removal;
 /// and fstrim in a container shrinking its layer.</summary>
 [Collection(MountTestCollection.Name)]
-public sealed class LayerMounterEndToEndTests(ITestOutputHelper output) : IAsyncLifetime
+public sealed class LayerMounterEndToEndTests(ITestOutputHelper output) : MounterTestBase(withBaseFilesystem: false)
 {
     private const int Mib = 1 << 20;
-    private MounterTestStore? _fixture;
-
-    private MounterTestStore F => _fixture ?? throw new InvalidOperationException("Not initialised.");
-
-    public async Task InitializeAsync() => _fixture = await MounterTestStore.CreateAsync();
-
-    public async Task DisposeAsync()
-    {
-        if (_fixture is not null)
-        {
-            await _fixture.DisposeAsync();
-        }
-    }
 
     [Fact]
     public async Task Busybox_image_with_two_containers_isolates_persists_diffs_and_frees_space()

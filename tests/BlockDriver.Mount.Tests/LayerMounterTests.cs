@@ -8,26 +8,8 @@ namespace BlockDriver.Mount.Tests;
 /// <summary>Reference counting, refusals, read-only mounts of sealed layers and unmount-on-dispose of
 /// <see cref="LayerMounter"/>, on a real store with a 256 MiB base file system layer.</summary>
 [Collection(MountTestCollection.Name)]
-public sealed class LayerMounterTests : IAsyncLifetime
+public sealed class LayerMounterTests() : MounterTestBase(withBaseFilesystem: true)
 {
-    private MounterTestStore? _fixture;
-
-    private MounterTestStore F => _fixture ?? throw new InvalidOperationException("Not initialised.");
-
-    public async Task InitializeAsync()
-    {
-        _fixture = await MounterTestStore.CreateAsync();
-        await BaseFilesystem.EnsureAsync(F.Store, F.Mounter, MounterTestStore.Capacity);
-    }
-
-    public async Task DisposeAsync()
-    {
-        if (_fixture is not null)
-        {
-            await _fixture.DisposeAsync();
-        }
-    }
-
     [Fact]
     public async Task Mounting_twice_and_unmounting_once_leaves_the_layer_mounted()
     {
