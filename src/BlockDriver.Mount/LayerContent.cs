@@ -13,6 +13,8 @@ namespace BlockDriver.Mount;
 /// </summary>
 public static class LayerContent
 {
+    private const string TemporaryPrefix = ".tmp-";
+
     /// <summary>Applies layer tar <paramref name="tar"/> (whiteouts honoured) to writable layer
     /// <paramref name="layerId"/> and returns the bytes of file content written (see
     /// <see cref="LayerTarApplier.ApplyAsync"/>).</summary>
@@ -80,32 +82,41 @@ public static class LayerContent
         }
     }
 
+    // The layer's mount, shared (one more reference) when the mounter has it mounted already (a running container's
+    // layer, or a parent another operation is reading), else a new one in a temporary directory.
     private static async Task<string> UseOrMountAsync(LayerMounter mounter, string layerId, bool readOnly, List<string> mounted, CancellationToken ct)
     {
-        if (mounter.Find(layerId) is MountInfo existing)
-        {
-            if (!readOnly && existing.ReadOnly)
-            {
-                throw new BlockDriverException(ErrorKind.ReadOnly, $"layer {layerId} is mounted read-only at {existing.Directory}.");
-            }
-
-            return existing.Directory;
-        }
-
-        string directory = Path.Combine(mounter.Store.Paths.Mounts, ".tmp-" + Guid.NewGuid().ToString("N"));
+        string directory = Path.Combine(mounter.Store.Paths.Mounts, TemporaryPrefix + Guid.NewGuid().ToString("N"));
         Directory.CreateDirectory(directory);
+        MountInfo mount;
         try
         {
-            await mounter.MountAsync(layerId, directory, readOnly, ct).ConfigureAwait(false);
+            mount = await mounter.MountOrShareAsync(layerId, directory, readOnly, ct).ConfigureAwait(false);
         }
-        catch
+        finally
         {
-            Directory.Delete(directory);
-            throw;
+            DeleteUnlessMounted(mounter, directory);
         }
 
-        mounted.Add(directory);
-        return directory;
+        mounted.Add(mount.Directory);
+        return mount.Directory;
+    }
+
+    // An empty temporary directory with nothing mounted on it goes; a mount point, or a directory the caller made, stays.
+    private static void DeleteUnlessMounted(LayerMounter mounter, string directory)
+    {
+        if (Path.GetFileName(directory).StartsWith(TemporaryPrefix, StringComparison.Ordinal)
+            && !mounter.List().Any(m => m.Directory == directory))
+        {
+            try
+            {
+                Directory.Delete(directory);
+            }
+            catch (DirectoryNotFoundException)
+            {
+                // Another operation that shared this mount went last and removed the directory first.
+            }
+        }
     }
 
     private static async Task UnmountAllAsync(LayerMounter mounter, List<string> mounted, Exception? failure)
@@ -116,7 +127,7 @@ public static class LayerContent
             try
             {
                 await mounter.UnmountAsync(mounted[i], CancellationToken.None).ConfigureAwait(false);
-                Directory.Delete(mounted[i]);
+                DeleteUnlessMounted(mounter, mounted[i]);
             }
             catch (Exception ex)
             {

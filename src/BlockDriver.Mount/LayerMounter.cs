@@ -75,7 +75,19 @@ public sealed class LayerMounter : IAsyncDisposable
     /// read-only.</param>
     /// <param name="ct">Cancels before the mount is made.</param>
     /// <returns>The mount as it is now.</returns>
-    public async Task<MountInfo> MountAsync(string layerId, string directory, bool readOnly = false, CancellationToken ct = default)
+    public Task<MountInfo> MountAsync(string layerId, string directory, bool readOnly = false, CancellationToken ct = default) =>
+        MountCoreAsync(layerId, directory, readOnly, share: false, ct);
+
+    /// <summary>Counts one more reference on layer <paramref name="layerId"/>'s mount wherever it is, or mounts it at
+    /// <paramref name="directory"/> when it is not mounted; atomic, so two callers that need the same layer for a while
+    /// (layer content operations over a shared parent) share one mount and neither unmounts it under the other.
+    /// Release with <see cref="UnmountAsync"/> on the returned mount's directory.</summary>
+    /// <exception cref="BlockDriverException">ReadOnly when a writable mount is asked for and the layer is mounted
+    /// read-only; the errors of <see cref="MountAsync"/>.</exception>
+    public Task<MountInfo> MountOrShareAsync(string layerId, string directory, bool readOnly, CancellationToken ct = default) =>
+        MountCoreAsync(layerId, directory, readOnly, share: true, ct);
+
+    private async Task<MountInfo> MountCoreAsync(string layerId, string directory, bool readOnly, bool share, CancellationToken ct)
     {
         ArgumentNullException.ThrowIfNull(layerId);
         string full = NormalizeDirectory(directory);
@@ -99,7 +111,18 @@ public sealed class LayerMounter : IAsyncDisposable
 
             if (_entries.Find(e => e.Attachment.Name == layer.Id) is Entry elsewhere)
             {
-                throw new BlockDriverException(ErrorKind.InUse, $"layer {layer.Id} is already mounted at {elsewhere.Directory}.");
+                if (!share)
+                {
+                    throw new BlockDriverException(ErrorKind.InUse, $"layer {layer.Id} is already mounted at {elsewhere.Directory}.");
+                }
+
+                if (!ro && elsewhere.ReadOnly)
+                {
+                    throw new BlockDriverException(ErrorKind.ReadOnly, $"layer {layer.Id} is mounted read-only at {elsewhere.Directory}.");
+                }
+
+                elsewhere.References++;
+                return elsewhere.ToInfo();
             }
 
             Directory.CreateDirectory(full);

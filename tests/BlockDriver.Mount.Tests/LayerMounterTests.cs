@@ -141,4 +141,34 @@ public sealed class LayerMounterTests() : MounterTestBase(withBaseFilesystem: tr
         Assert.Equal(["A /lost+found"], changes.Select(c => c.ToString()));
         Assert.Empty(fresh.Mounter.List());
     }
+
+    [Fact]
+    public async Task Content_operations_over_a_shared_parent_share_its_mount_and_leave_nothing_behind()
+    {
+        // Four children of one sealed image, compared with it all at once, plus a container mounted by someone
+        // else: each operation needs the parent mounted, and none may unmount it under another.
+        await F.Store.CreateAsync(new LayerSpec { Id = "img", Parent = BaseFilesystem.LayerId, Kind = LayerKind.Image });
+        await LayerContent.ApplyTarAsync(F.Mounter, "img", BusyboxLayerTars.SecondLayer());
+        await F.Store.SealAsync("img");
+        string[] children = ["c0", "c1", "c2", "c3"];
+        foreach (string child in children)
+        {
+            await F.Store.CreateAsync(new LayerSpec { Id = child, Parent = "img" });
+        }
+
+        string running = F.Dir("running");
+        await F.Mounter.MountAsync("c3", running);
+        await File.WriteAllTextAsync(Path.Combine(running, "mine"), "c3");
+        for (int round = 0; round < 3; round++)
+        {
+            IReadOnlyList<BlockDriver.Mount.Tar.LayerChange>[] all = await Task.WhenAll(children.Select(c => LayerContent.ChangesAsync(F.Mounter, c)));
+            Assert.All(all.Take(3), changes => Assert.Empty(changes));
+            Assert.Contains("A /mine", all[3].Select(c => c.ToString()));
+        }
+
+        MountInfo left = Assert.Single(F.Mounter.List());
+        Assert.Equal((running, 1), (left.Directory, left.References));
+        Assert.Empty(Directory.EnumerateDirectories(F.Store.Paths.Mounts, ".tmp-*"));
+        await F.Mounter.UnmountAsync(running);
+    }
 }
