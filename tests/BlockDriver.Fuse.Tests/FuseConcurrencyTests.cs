@@ -23,4 +23,22 @@ public sealed class FuseConcurrencyTests
 
         Assert.All(read, n => Assert.Equal(4096, n));
     }
+
+    [Fact]
+    public async Task The_default_options_serve_four_requests_at_the_same_time_on_any_machine()
+    {
+        // A reader waiting in a device call (a pwrite behind the image's inode lock, a commit's fsync) must not stall
+        // the queue: the default has at least four readers, whatever the processor count.
+        var options = new FuseServerOptions();
+        Assert.InRange(options.WorkerThreads, 4, 8);
+        await using var device = new RendezvousBlockDevice(new MemoryBlockDevice(1 << 20), 4);
+        await using MountedServer mounted = await MountedServer.StartAsync(options);
+        mounted.Server.AddFile("disk", device);
+        using SafeFileHandle file = File.OpenHandle(mounted.PathOf("disk"));
+
+        int[] read = await Task.WhenAll(Enumerable.Range(0, 4).Select(i => Task.Factory.StartNew(
+            () => RandomAccess.Read(file, new byte[4096], i * 4096L), TaskCreationOptions.LongRunning)));
+
+        Assert.All(read, n => Assert.Equal(4096, n));
+    }
 }
