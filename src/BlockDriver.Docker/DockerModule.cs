@@ -38,7 +38,12 @@ public sealed class DockerModule : IDaemonModule
         }
 
         _ = DockerSize.Parse(options.BaseSize, "Docker:BaseSize");
+        _ = options.ParseUnmountDelay();
         builder.Services.AddSingleton(options);
+        builder.Services.AddSingleton<GraphDriver>();
+
+        // In this order: the lingering mounts are taken care of before the socket serves dockerd and after it stopped.
+        builder.Services.AddHostedService<DockerMountLifetime>();
         builder.Services.AddSingleton<DockerPluginService>();
         builder.Services.AddHostedService(s => s.GetRequiredService<DockerPluginService>());
     }

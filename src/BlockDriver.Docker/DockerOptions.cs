@@ -1,3 +1,6 @@
+using System.Globalization;
+using BlockDriver.Abstractions;
+
 namespace BlockDriver.Docker;
 
 /// <summary>The plugin's settings: the daemon configuration's <c>Docker</c> section (<c>"Docker": {"Enabled":
@@ -7,6 +10,9 @@ public sealed class DockerOptions
 {
     /// <summary>The configuration section.</summary>
     public const string Section = "Docker";
+
+    /// <summary>The longest <see cref="UnmountDelay"/>, in seconds (an hour).</summary>
+    public const int MaxUnmountDelaySeconds = 3600;
 
     /// <summary>The plugin's default name.</summary>
     public const string DefaultName = "blockdriver";
@@ -28,6 +34,33 @@ public sealed class DockerOptions
     /// <c>size</c> storage option of a parentless CreateReadWrite overrides it for that layer.</summary>
     public string BaseSize { get; set; } = "10G";
 
+    /// <summary>How long a layer stays mounted after the Put that dropped its last reference, so that a Get soon after
+    /// (dockerd mounts a container's layer at create and again at start) finds it mounted: seconds, as <c>5</c>,
+    /// <c>0.5</c>, <c>5s</c> or <c>500ms</c>. <c>0</c> unmounts at the last Put. Default 5 s. Anything that needs the
+    /// layer unmounted (Remove, making it a parent, ApplyDiff, Cleanup, the daemon's stop) unmounts it at once.</summary>
+    public string UnmountDelay { get; set; } = "5s";
+
     /// <summary>The socket path the settings give.</summary>
     public string SocketPath => Socket is { Length: > 0 } socket ? Path.GetFullPath(socket) : $"/run/docker/plugins/{Name}.sock";
+
+    /// <summary><see cref="UnmountDelay"/> as a time span.</summary>
+    /// <exception cref="BlockDriverException">InvalidArgument when it is no delay of 0 to 3600 seconds.</exception>
+    public TimeSpan ParseUnmountDelay()
+    {
+        string text = UnmountDelay.Trim();
+        double scale = 1;
+        if (text.EndsWith("ms", StringComparison.OrdinalIgnoreCase))
+        {
+            (text, scale) = (text[..^2], 0.001);
+        }
+        else if (text.EndsWith('s') || text.EndsWith('S'))
+        {
+            text = text[..^1];
+        }
+
+        return double.TryParse(text, NumberStyles.AllowDecimalPoint, CultureInfo.InvariantCulture, out double value) && value * scale <= MaxUnmountDelaySeconds
+            ? TimeSpan.FromSeconds(value * scale)
+            : throw new BlockDriverException(ErrorKind.InvalidArgument,
+                $"Docker:UnmountDelay \"{UnmountDelay}\" is not a delay: give seconds from 0 to {MaxUnmountDelaySeconds} (5, 0.5, 5s, 500ms; 0 unmounts at the last Put).");
+    }
 }

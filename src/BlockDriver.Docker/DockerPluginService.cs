@@ -15,13 +15,14 @@ public sealed class DockerPluginService : SocketFrontEnd
     private readonly ILogger<DockerPluginService> _logger;
 
     /// <summary>Created by the host.</summary>
-    public DockerPluginService(DockerOptions options, StoreService store, ILoggerFactory loggers)
+    public DockerPluginService(DockerOptions options, GraphDriver driver, ILoggerFactory loggers)
         : base((options ?? throw new ArgumentNullException(nameof(options))).SocketPath, HttpProtocols.Http1, loggers)
     {
+        ArgumentNullException.ThrowIfNull(driver);
         ArgumentNullException.ThrowIfNull(loggers);
         _options = options;
         _logger = loggers.CreateLogger<DockerPluginService>();
-        Driver = new GraphDriver(store, options, loggers.CreateLogger<GraphDriver>());
+        Driver = driver;
         _api = new PluginApi(Driver, loggers.CreateLogger<PluginApi>());
     }
 

@@ -22,10 +22,19 @@ namespace BlockDriver.Docker;
 /// through Get/Put and then the parent of the container layer, becomes read-only, as Docker expects); a writable
 /// parent still mounted is refused. Every layer made here carries the label <c>blockdriver.docker=NAME</c>.</para>
 /// <para><b>Mounts.</b> Get mounts a layer at STORE/mnt/ID through <see cref="StoreService.MountAsync"/> (recorded,
-/// so it survives a daemon restart) and counts a reference per call; Put drops one, and the last unmounts. Sealed
-/// layers mount read-only, writable ones read-write. Remove of a layer still mounted there releases every reference
-/// first, as Docker's own drivers remove their mounts with the layer; a file system that stays busy fails the
-/// Remove and nothing is removed.</para>
+/// so it survives a daemon restart) and counts a reference per call; Put drops one. Sealed layers mount read-only,
+/// writable ones read-write. Remove of a layer still mounted there releases every reference first, as Docker's own
+/// drivers remove their mounts with the layer; a file system that stays busy fails the Remove and nothing is
+/// removed.</para>
+/// <para><b>Lingering mounts.</b> The last Put does not unmount at once: the layer stays mounted for
+/// <see cref="DockerOptions.UnmountDelay"/> (the mounter keeps one reference for it; a writable one is flushed with
+/// syncfs first, so a daemon crash meanwhile loses nothing the container wrote), and a Get within that time takes
+/// the mount as it is. dockerd mounts a container's layer at create and again at start, so <c>docker run</c> mounts
+/// it once. What needs the layer unmounted unmounts it at once, under the layer's lock: Remove, making it a parent
+/// (sealing it), ApplyDiff, Cleanup and the daemon's stop (<see cref="StopAsync"/>). The lingering set is kept in
+/// <c>STORE/run/docker-NAME.lingering</c>: after a daemon crash the daemon makes the recorded mounts again, and
+/// <see cref="StartAsync"/> schedules the unmount of those nobody holds. A pending unmount that finds the file
+/// system busy tries again after another delay.</para>
 /// <para><b>Concurrency.</b> Every operation holds the <see cref="LayerLocks"/> of the layers it touches; the store
 /// and the mounter serialise the rest.</para>
 /// </remarks>
@@ -39,9 +48,12 @@ public sealed class GraphDriver
     private readonly ILogger<GraphDriver> _logger;
     private readonly LayerLocks _locks = new();
     private readonly long _baseSize;
+    private readonly TimeSpan _unmountDelay;
+    private LingeringMounts? _lingering;
 
     /// <summary>A driver on the daemon's store.</summary>
-    /// <exception cref="BlockDriverException">InvalidArgument when <see cref="DockerOptions.BaseSize"/> is no size.</exception>
+    /// <exception cref="BlockDriverException">InvalidArgument when <see cref="DockerOptions.BaseSize"/> is no size or
+    /// <see cref="DockerOptions.UnmountDelay"/> no delay.</exception>
     public GraphDriver(StoreService service, DockerOptions options, ILogger<GraphDriver> logger)
     {
         ArgumentNullException.ThrowIfNull(service);
@@ -50,9 +62,63 @@ public sealed class GraphDriver
         _options = options;
         _logger = logger;
         _baseSize = DockerSize.Parse(options.BaseSize, "Docker:BaseSize");
+        _unmountDelay = options.ParseUnmountDelay();
     }
 
     private LayerStore Store => _service.Store;
+
+    // Made at start: the store's paths are known once the daemon's store is open.
+    private LingeringMounts Lingering => _lingering ??= new LingeringMounts(Path.Combine(Store.Paths.Run, $"docker-{_options.Name}.lingering"));
+
+    /// <summary>The layers whose last Put left them mounted, waiting for <see cref="DockerOptions.UnmountDelay"/>.</summary>
+    public IReadOnlyList<string> LingeringLayers => Lingering.Ids;
+
+    /// <summary>At the daemon's start, after the store recovered the mounts a crashed daemon had recorded: those the
+    /// state file lists as lingering (mounted at STORE/mnt/ID, one reference, no Get holding it) get their unmount
+    /// scheduled, since no Put will ever come for them.</summary>
+    public async Task StartAsync(CancellationToken ct)
+    {
+        IReadOnlyList<string> recorded = Lingering.ReadStateFile();
+        foreach (string id in recorded)
+        {
+            if (!IsValidId(id))
+            {
+                continue;
+            }
+
+            using IDisposable held = await _locks.AcquireAsync([id], ct).ConfigureAwait(false);
+            if (_service.Mounter.Find(id) is { References: 1 } mount && mount.Directory == MountDirectory(id))
+            {
+                Log.RecoveredLingering(_logger, id, _unmountDelay.TotalSeconds);
+                Linger(id);
+            }
+        }
+
+        // Ids that did not come back (not remounted, removed meanwhile) are dropped from the file.
+        if (Lingering.Count == 0 && recorded.Count > 0)
+        {
+            File.Delete(Lingering.StateFile);
+        }
+    }
+
+    /// <summary>At the daemon's stop, before the store unmounts everything: unmounts the lingering layers now (and
+    /// cancels their pending unmounts). A failure is logged; the store's stop then tries again.</summary>
+    public async Task StopAsync()
+    {
+        foreach (string id in Lingering.Ids)
+        {
+            using IDisposable held = await _locks.AcquireAsync([id], CancellationToken.None).ConfigureAwait(false);
+            try
+            {
+                _ = await UnmountLingeringAsync(id).ConfigureAwait(false);
+            }
+            catch (BlockDriverException ex)
+            {
+                Log.LingeringUnmountFailed(_logger, id, ex.Message);
+                _ = Lingering.Remove(id);
+            }
+        }
+    }
 
     /// <summary>Where Get mounts layer <paramref name="id"/>: STORE/mnt/ID.</summary>
     public string MountDirectory(string id) => Path.Combine(Store.Paths.Mounts, id);
@@ -154,10 +220,17 @@ public sealed class GraphDriver
                 throw new BlockDriverException(ErrorKind.InUse, $"layer {layerId} is mounted at {mount.Directory}, not by the Docker plugin: unmount it first.");
             }
 
-            Log.RemovingMounted(_logger, layerId, mount.References);
+            bool lingering = Lingering.Contains(layerId);
+            if (!lingering)
+            {
+                Log.RemovingMounted(_logger, layerId, mount.References);
+            }
+
             while (await _service.UnmountAsync(directory, CancellationToken.None).ConfigureAwait(false) > 0)
             {
             }
+
+            _ = Lingering.Remove(layerId);
         }
 
         await Store.RemoveAsync(layer.Id, CancellationToken.None).ConfigureAwait(false);
@@ -179,11 +252,24 @@ public sealed class GraphDriver
             Log.MountLabelIgnored(_logger, layerId, mountLabel);
         }
 
-        MountJson mount = await _service.MountAsync(layerId, MountDirectory(layerId), readOnly: false, CancellationToken.None).ConfigureAwait(false);
+        // A lingering mount becomes this Get's: its reference is the one the mounter kept.
+        string directory = MountDirectory(layerId);
+        if (Lingering.Remove(layerId))
+        {
+            if (_service.Mounter.Find(layerId) is { } lingering && lingering.Directory == directory)
+            {
+                Log.ReusedLingering(_logger, layerId);
+                return directory;
+            }
+        }
+
+        MountJson mount = await _service.MountAsync(layerId, directory, readOnly: false, CancellationToken.None).ConfigureAwait(false);
         return mount.Directory;
     }
 
-    /// <summary>Put: drops one reference of Get's mount; the last one unmounts.</summary>
+    /// <summary>Put: drops one reference of Get's mount. The last one flushes the file system (syncfs) and leaves the
+    /// layer mounted for <see cref="DockerOptions.UnmountDelay"/> (a Get meanwhile takes the mount over), or unmounts
+    /// it when that is 0.</summary>
     /// <exception cref="BlockDriverException">NotFound (unknown layer), InvalidArgument (not mounted: a Put without a
     /// Get), InUse (the file system is busy; the reference stays).</exception>
     public async Task PutAsync(string? id, CancellationToken ct)
@@ -192,9 +278,21 @@ public sealed class GraphDriver
         using IDisposable held = await _locks.AcquireAsync([layerId], ct).ConfigureAwait(false);
         _ = RequireLayer(layerId);
         string directory = MountDirectory(layerId);
-        if (_service.Mounter.Find(layerId) is not { } mount || mount.Directory != directory)
+        if (_service.Mounter.Find(layerId) is not { } mount || mount.Directory != directory || Lingering.Contains(layerId))
         {
             throw new BlockDriverException(ErrorKind.InvalidArgument, $"layer {layerId} is not mounted by Get: a Put without a matching Get.");
+        }
+
+        if (mount.References == 1 && _unmountDelay > TimeSpan.Zero)
+        {
+            // What the container wrote is on the layer's file from here, as an unmount would have left it.
+            if (!mount.ReadOnly)
+            {
+                await Task.Run(() => FileSystemSync.Flush(directory), CancellationToken.None).ConfigureAwait(false);
+            }
+
+            Linger(layerId);
+            return;
         }
 
         await _service.UnmountAsync(directory, CancellationToken.None).ConfigureAwait(false);
@@ -253,19 +351,26 @@ public sealed class GraphDriver
         return metadata;
     }
 
-    /// <summary>Cleanup (dockerd is shutting down): releases every mount Get made, whatever its references.</summary>
+    /// <summary>Cleanup (dockerd is shutting down): releases every mount Get made, whatever its references, and the
+    /// lingering ones.</summary>
     public async Task CleanupAsync(CancellationToken ct)
     {
         var failures = new List<Exception>();
         foreach (MountInfo mount in _service.Mounter.List().Where(m => m.Directory == MountDirectory(m.LayerId)))
         {
             using IDisposable held = await _locks.AcquireAsync([mount.LayerId], ct).ConfigureAwait(false);
-            Log.CleanupUnmounting(_logger, mount.LayerId, mount.References);
+            if (!Lingering.Contains(mount.LayerId))
+            {
+                Log.CleanupUnmounting(_logger, mount.LayerId, mount.References);
+            }
+
             try
             {
                 while (await _service.UnmountAsync(mount.Directory, CancellationToken.None).ConfigureAwait(false) > 0)
                 {
                 }
+
+                _ = Lingering.Remove(mount.LayerId);
             }
             catch (BlockDriverException ex)
             {
@@ -295,6 +400,7 @@ public sealed class GraphDriver
         }
 
         CheckParent(layer, parent);
+        _ = await UnmountLingeringAsync(layerId).ConfigureAwait(false);
         if (_service.Mounter.Find(layerId) is MountInfo mount)
         {
             throw new BlockDriverException(ErrorKind.InUse, $"layer {layerId} is mounted at {mount.Directory}: ApplyDiff needs it unmounted (Put every Get).");
@@ -369,6 +475,7 @@ public sealed class GraphDriver
     // The layer will be a parent, so it is sealed now and read-only from here on (Docker's ID-init layer).
     private async Task SealForChildAsync(Layer parent, string childId)
     {
+        _ = await UnmountLingeringAsync(parent.Id).ConfigureAwait(false);
         if (_service.Mounter.Find(parent.Id) is MountInfo mount)
         {
             throw new BlockDriverException(ErrorKind.InUse,
@@ -377,6 +484,70 @@ public sealed class GraphDriver
 
         await Store.SealAsync(parent.Id, ct: CancellationToken.None).ConfigureAwait(false);
         Log.SealedParent(_logger, parent.Id, childId);
+    }
+
+    // Under the layer's lock: the mount stays, with the reference the mounter keeps for it, and its unmount is
+    // scheduled after the delay.
+    private void Linger(string id)
+    {
+        CancellationToken pending = Lingering.Add(id);
+        Log.Lingering(_logger, id, _unmountDelay.TotalSeconds);
+        _ = UnmountLaterAsync(id, pending);
+    }
+
+    // The pending unmount of a lingering layer. A Get or another unmount first cancels it; a busy file system (a
+    // process still has a file open there) is tried again after another delay.
+    private async Task UnmountLaterAsync(string id, CancellationToken pending)
+    {
+        try
+        {
+            await Task.Delay(_unmountDelay, pending).ConfigureAwait(false);
+            using IDisposable held = await _locks.AcquireAsync([id], pending).ConfigureAwait(false);
+            if (!Lingering.IsCurrent(id, pending))
+            {
+                return;
+            }
+
+            try
+            {
+                _ = await UnmountLingeringAsync(id).ConfigureAwait(false);
+            }
+            catch (BlockDriverException ex) when (ex.Kind == ErrorKind.InUse)
+            {
+                Log.LingeringUnmountFailed(_logger, id, ex.Message + " (trying again later)");
+                Linger(id);
+            }
+            catch (Exception ex) when (ex is not OperationCanceledException)
+            {
+                // Nobody awaits this task: the failure is logged and the mount left to Remove, Cleanup or the daemon's
+                // stop (Unavailable: the daemon is stopping, or the layer could not be flushed).
+                Log.LingeringUnmountFailed(_logger, id, ex.Message);
+                _ = Lingering.Remove(id);
+            }
+        }
+        catch (OperationCanceledException) when (pending.IsCancellationRequested)
+        {
+            // A Get took the mount, or it was unmounted by Remove, a seal, Cleanup or the daemon's stop.
+        }
+    }
+
+    // Under the layer's lock: unmounts the layer now if it lingers; false when it did not. On failure it still
+    // lingers (its mount and pending unmount unchanged).
+    private async Task<bool> UnmountLingeringAsync(string id)
+    {
+        if (!Lingering.Contains(id))
+        {
+            return false;
+        }
+
+        if (_service.Mounter.Find(id) is { } mount && mount.Directory == MountDirectory(id))
+        {
+            _ = await _service.UnmountAsync(mount.Directory, CancellationToken.None).ConfigureAwait(false);
+        }
+
+        _ = Lingering.Remove(id);
+        Log.UnmountedLingering(_logger, id);
+        return true;
     }
 
     private Layer RequireLayer(string id) =>

@@ -28,4 +28,19 @@ internal static partial class Log
 
     [LoggerMessage(8, LogLevel.Information, "Docker graphdriver plugin {Name}: dockerd finds it as --storage-driver {Name} --experimental (socket {Socket})")]
     public static partial void Serving(ILogger logger, string name, string socket);
+
+    [LoggerMessage(9, LogLevel.Debug, "Put {Layer}: last reference; it stays mounted for {Seconds} s unless a Get takes it")]
+    public static partial void Lingering(ILogger logger, string layer, double seconds);
+
+    [LoggerMessage(10, LogLevel.Debug, "Get {Layer}: took over its lingering mount")]
+    public static partial void ReusedLingering(ILogger logger, string layer);
+
+    [LoggerMessage(11, LogLevel.Debug, "Unmounted lingering layer {Layer}")]
+    public static partial void UnmountedLingering(ILogger logger, string layer);
+
+    [LoggerMessage(12, LogLevel.Warning, "Unmounting lingering layer {Layer} failed: {Error}")]
+    public static partial void LingeringUnmountFailed(ILogger logger, string layer, string error);
+
+    [LoggerMessage(13, LogLevel.Information, "Layer {Layer} was lingering when the daemon died and was mounted again at start: unmounting it in {Seconds} s unless a Get takes it")]
+    public static partial void RecoveredLingering(ILogger logger, string layer, double seconds);
 }

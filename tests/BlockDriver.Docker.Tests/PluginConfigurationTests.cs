@@ -9,6 +9,9 @@ public sealed class PluginConfigurationTests(ITestOutputHelper output)
     [Theory]
     [InlineData("--Docker:Name=../evil", "Docker:Name \"../evil\" is not a plugin name")]
     [InlineData("--Docker:BaseSize=huge", "Docker:BaseSize \"huge\" is not a size")]
+    [InlineData("--Docker:UnmountDelay=soon", "Docker:UnmountDelay \"soon\" is not a delay")]
+    [InlineData("--Docker:UnmountDelay=-1", "Docker:UnmountDelay \"-1\" is not a delay")]
+    [InlineData("--Docker:UnmountDelay=2h", "Docker:UnmountDelay \"2h\" is not a delay")]
     public async Task Bad_settings_stop_the_daemon_with_a_clear_message(string setting, string message)
     {
         await using PluginTestStore test = PluginTestStore.Create(output);

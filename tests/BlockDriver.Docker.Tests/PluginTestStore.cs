@@ -33,12 +33,14 @@ internal sealed class PluginTestStore : IAsyncDisposable
 
     public static PluginTestStore Create(ITestOutputHelper output) => new(output);
 
-    /// <summary>Starts the daemon with the plugin (Debug logging for it) and waits until it is ready.</summary>
+    /// <summary>Starts the daemon with the plugin (Debug logging for it) and waits until it is ready. The last Put
+    /// unmounts at once (<c>Docker:UnmountDelay=0</c>) unless <paramref name="args"/> set another delay (the lingering
+    /// mount tests; the end-to-end tests run with the default).</summary>
     public PluginDaemon StartDaemon(params string[] args)
     {
         PluginDaemon daemon = PluginDaemon.Start(Dotnet,
             [CliPath, "--root", Root, "daemon", "--docker", $"--Docker:Socket={SocketPath}", $"--Docker:BaseSize={BaseSize}",
-                "--Logging:LogLevel:BlockDriver.Docker=Debug", .. args], _output);
+                "--Logging:LogLevel:BlockDriver.Docker=Debug", "--Docker:UnmountDelay=0", .. args], _output);
         _daemons.Add(daemon);
         daemon.WaitForLine("ready:", TimeSpan.FromSeconds(60));
         return daemon;
