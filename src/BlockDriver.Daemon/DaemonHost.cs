@@ -22,6 +22,9 @@ public static class DaemonHost
     /// <summary>The configuration file's name in the store when <c>--config</c> is not given.</summary>
     public const string DefaultConfigFile = "daemon.json";
 
+    /// <summary>The thread pool's minimum worker count in the daemon (the runtime's default is one per core).</summary>
+    public const int MinPoolThreads = 32;
+
     /// <summary>Builds the host for the store at <paramref name="root"/>; run it with <c>Run()</c> or
     /// <c>RunAsync()</c>, which return once it stopped.</summary>
     /// <param name="root">The store directory (made if missing).</param>
@@ -35,6 +38,13 @@ public static class DaemonHost
         ArgumentNullException.ThrowIfNull(root);
         ArgumentNullException.ThrowIfNull(args);
         string fullRoot = Path.GetFullPath(root);
+
+        // The FUSE server's request handlers finish on the thread pool, and the layer content operations (tar apply,
+        // diff) do blocking file I/O on mounted layers from pool threads: I/O that waits for those very handlers. With
+        // the default minimum (a thread per core) a few such calls exhaust the pool, which then grows by about one
+        // thread a second. Blocking kernel calls of the mounter run on threads of their own (KernelCall).
+        ThreadPool.GetMinThreads(out int workers, out int completions);
+        _ = ThreadPool.SetMinThreads(Math.Max(workers, MinPoolThreads), completions);
         var builder = WebApplication.CreateEmptyBuilder(new WebApplicationOptions { ApplicationName = "blockdriver", ContentRootPath = Environment.CurrentDirectory });
         ConfigurationManager config = builder.Configuration;
         config.AddInMemoryCollection(new Dictionary<string, string?>

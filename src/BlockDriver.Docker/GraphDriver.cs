@@ -288,7 +288,7 @@ public sealed class GraphDriver
             // What the container wrote is on the layer's file from here, as an unmount would have left it.
             if (!mount.ReadOnly)
             {
-                await Task.Run(() => FileSystemSync.Flush(directory), CancellationToken.None).ConfigureAwait(false);
+                await KernelCall.RunAsync(() => FileSystemSync.Flush(directory), CancellationToken.None).ConfigureAwait(false);
             }
 
             Linger(layerId);

@@ -25,7 +25,7 @@ internal sealed class LayerAttachment(LayerDevice device, FuseDeviceServer serve
     /// disposes the layer device, which flushes it and releases its leases.</summary>
     public async Task ReleaseAsync()
     {
-        await Task.Run(Loop.Detach).ConfigureAwait(false);
+        await KernelCall.RunAsync(Loop.Detach).ConfigureAwait(false);
         if (!_fileRemoved)
         {
             await server.RemoveFileAsync(Name, CloseWait).ConfigureAwait(false);

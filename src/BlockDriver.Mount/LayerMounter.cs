@@ -134,7 +134,7 @@ public sealed class LayerMounter : IAsyncDisposable
             LayerAttachment attachment = await AttachCoreAsync(layer.Id, writable: !ro, ct).ConfigureAwait(false);
             try
             {
-                await Task.Run(() => MountFileSystem(attachment, full, ro, layer.Id), CancellationToken.None).ConfigureAwait(false);
+                await KernelCall.RunAsync(() => MountFileSystem(attachment, full, ro, layer.Id), CancellationToken.None).ConfigureAwait(false);
             }
             catch (Exception ex)
             {
@@ -427,7 +427,7 @@ public sealed class LayerMounter : IAsyncDisposable
         {
             server.AddFile(layerId, device);
             added = true;
-            LoopDevice loop = await Task.Run(() => LoopDevice.Attach(server.GetFilePath(layerId), new LoopOptions { ReadOnly = !writable }), CancellationToken.None)
+            LoopDevice loop = await KernelCall.RunAsync(() => LoopDevice.Attach(server.GetFilePath(layerId), new LoopOptions { ReadOnly = !writable }), CancellationToken.None)
                 .ConfigureAwait(false);
             return new LayerAttachment(device, server, layerId, loop);
         }
@@ -469,7 +469,7 @@ public sealed class LayerMounter : IAsyncDisposable
         }
 
         await FuseMounts.CleanupStaleAsync(FuseDirectory, ct: ct).ConfigureAwait(false);
-        await Task.Run(() => CleanStaleLoopDevices(loops), ct).ConfigureAwait(false);
+        await KernelCall.RunAsync(() => CleanStaleLoopDevices(loops), ct).ConfigureAwait(false);
         _server = await FuseDeviceServer.MountAsync(FuseDirectory, ct: ct).ConfigureAwait(false);
         return _server;
     }
@@ -534,7 +534,7 @@ public sealed class LayerMounter : IAsyncDisposable
     {
         if (entry.FileSystemMounted)
         {
-            await Task.Run(() => UnmountFileSystem(entry)).ConfigureAwait(false);
+            await KernelCall.RunAsync(() => UnmountFileSystem(entry)).ConfigureAwait(false);
             entry.FileSystemMounted = false;
         }
 

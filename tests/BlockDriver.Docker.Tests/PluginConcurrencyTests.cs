@@ -12,7 +12,7 @@ public sealed class PluginConcurrencyTests(ITestOutputHelper output)
     public async Task Racing_creates_gets_and_removes_give_sane_results()
     {
         await using PluginTestStore test = PluginTestStore.Create(output);
-        PluginDaemon daemon = test.StartDaemon();
+        DaemonProcess daemon = test.StartDaemon();
         PluginClient plugin = test.Client();
 
         // Parentless creates racing for the base file system layer that does not exist yet, and two for one id.

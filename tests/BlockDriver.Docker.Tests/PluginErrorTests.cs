@@ -13,7 +13,7 @@ public sealed class PluginErrorTests(ITestOutputHelper output)
     public async Task Bad_requests_fail_clearly_and_change_nothing()
     {
         await using PluginTestStore test = PluginTestStore.Create(output);
-        PluginDaemon daemon = test.StartDaemon();
+        DaemonProcess daemon = test.StartDaemon();
         PluginClient plugin = test.Client();
 
         // Unknown ids.
@@ -113,7 +113,7 @@ public sealed class PluginErrorTests(ITestOutputHelper output)
         Assert.Contains("a Put without a matching Get", await plugin.FailAsync("Put", new { ID = "l3" }), StringComparison.Ordinal);
         await plugin.OkAsync("Put", new { ID = "c1" });
         Assert.Empty(test.LayerMounts());
-        Assert.Contains("Docker /GraphDriver.Remove l1 failed (500)", daemon.Output, StringComparison.Ordinal);
+        Assert.Contains("Docker /GraphDriver.Remove l1 failed (500)", daemon.AllOutput, StringComparison.Ordinal);
         await test.StopAndCheckAsync(daemon);
     }
 

@@ -17,7 +17,7 @@ public sealed class PluginLingeringTests(ITestOutputHelper output)
     public async Task A_get_within_the_delay_takes_over_the_mount_which_goes_after_the_delay()
     {
         await using PluginTestStore test = PluginTestStore.Create(output);
-        PluginDaemon daemon = test.StartDaemon("--Docker:UnmountDelay=3s");
+        DaemonProcess daemon = test.StartDaemon("--Docker:UnmountDelay=3s");
         PluginClient plugin = test.Client();
         await plugin.OkAsync("CreateReadWrite", new { ID = "c1" });
         string dir = (await plugin.OkAsync("Get", new { ID = "c1" })).GetProperty("Dir").GetString()!;
@@ -32,7 +32,7 @@ public sealed class PluginLingeringTests(ITestOutputHelper output)
         // A Get within the delay: the same mount (same loop device), no new one.
         Assert.Equal(dir, (await plugin.OkAsync("Get", new { ID = "c1" })).GetProperty("Dir").GetString());
         Assert.Equal(device, await DeviceAsync(plugin, "c1"));
-        Assert.Contains("Get c1: took over its lingering mount", daemon.Output, StringComparison.Ordinal);
+        Assert.Contains("Get c1: took over its lingering mount", daemon.AllOutput, StringComparison.Ordinal);
         Assert.Equal("kept\n", File.ReadAllText(Path.Combine(dir, "file")));
 
         // A held mount does not go with the delay.
@@ -57,7 +57,7 @@ public sealed class PluginLingeringTests(ITestOutputHelper output)
     public async Task Remove_sealing_apply_diff_cleanup_and_stop_unmount_a_lingering_layer_at_once()
     {
         await using PluginTestStore test = PluginTestStore.Create(output);
-        PluginDaemon daemon = test.StartDaemon(LongDelay);
+        DaemonProcess daemon = test.StartDaemon(LongDelay);
         PluginClient plugin = test.Client();
 
         // Remove: unmounted and gone, without the warning about mounts Get left.
@@ -66,7 +66,7 @@ public sealed class PluginLingeringTests(ITestOutputHelper output)
         Assert.False((await plugin.OkAsync("Exists", new { ID = "r1" })).GetProperty("Exists").GetBoolean());
         Assert.DoesNotContain(removed, test.LayerMounts());
         Assert.False(Directory.Exists(removed));
-        Assert.DoesNotContain("Removing layer r1 that Get left mounted", daemon.Output, StringComparison.Ordinal);
+        Assert.DoesNotContain("Removing layer r1 that Get left mounted", daemon.AllOutput, StringComparison.Ordinal);
 
         // A child of a lingering writable layer (dockerd's ID-init): unmounted, sealed, and its content is the child's.
         string init = await LingerAsync(plugin, test, "CreateReadWrite", "p-init", ("hosts", "127.0.0.1 localhost\n"));
@@ -100,7 +100,7 @@ public sealed class PluginLingeringTests(ITestOutputHelper output)
     public async Task A_mount_lingering_when_the_daemon_died_is_unmounted_after_the_restart_with_its_data()
     {
         await using PluginTestStore test = PluginTestStore.Create(output);
-        PluginDaemon daemon = test.StartDaemon("--Docker:UnmountDelay=3s");
+        DaemonProcess daemon = test.StartDaemon("--Docker:UnmountDelay=3s");
         PluginClient plugin = test.Client();
 
         // c1 lingers with a file nobody synced; c2 is held by a Get (a running container).
@@ -111,9 +111,9 @@ public sealed class PluginLingeringTests(ITestOutputHelper output)
         await daemon.KillAsync();
 
         // The new daemon makes both mounts again; c1's unmount is scheduled, c2 stays for its Put.
-        PluginDaemon second = test.StartDaemon("--Docker:UnmountDelay=3s");
+        DaemonProcess second = test.StartDaemon("--Docker:UnmountDelay=3s");
         Assert.Equal(new[] { held, lingering }.Order(), test.LayerMounts().Order());
-        Assert.Contains("Layer c1 was lingering when the daemon died", second.Output, StringComparison.Ordinal);
+        Assert.Contains("Layer c1 was lingering when the daemon died", second.AllOutput, StringComparison.Ordinal);
         await WaitUntilAsync(() => !test.LayerMounts().Contains(lingering), "the recovered lingering mount to go");
         _ = second.WaitForLine("Unmounted lingering layer c1", TimeSpan.FromSeconds(10));
         Assert.Equal([held], test.LayerMounts());

@@ -12,7 +12,7 @@ public sealed class PluginMountTests(ITestOutputHelper output)
     public async Task Nested_gets_share_one_mount_until_the_last_put()
     {
         await using PluginTestStore test = PluginTestStore.Create(output);
-        PluginDaemon daemon = test.StartDaemon();
+        DaemonProcess daemon = test.StartDaemon();
         PluginClient plugin = test.Client();
         await plugin.OkAsync("CreateReadWrite", new { ID = "c1" });
 
@@ -45,7 +45,7 @@ public sealed class PluginMountTests(ITestOutputHelper output)
     public async Task Remove_of_a_mounted_layer_unmounts_it_first_and_a_busy_one_is_refused()
     {
         await using PluginTestStore test = PluginTestStore.Create(output);
-        PluginDaemon daemon = test.StartDaemon();
+        DaemonProcess daemon = test.StartDaemon();
         PluginClient plugin = test.Client();
         await plugin.OkAsync("CreateReadWrite", new { ID = "c1" });
         await plugin.OkAsync("CreateReadWrite", new { ID = "c2" });
@@ -54,7 +54,7 @@ public sealed class PluginMountTests(ITestOutputHelper output)
         await plugin.OkAsync("Remove", new { ID = "c1" });
         Assert.False((await plugin.OkAsync("Exists", new { ID = "c1" })).GetProperty("Exists").GetBoolean());
         Assert.False(Directory.Exists(Path.Combine(test.Root, "mnt", "c1")));
-        Assert.Contains("Removing layer c1 that Get left mounted (2 reference(s))", daemon.Output, StringComparison.Ordinal);
+        Assert.Contains("Removing layer c1 that Get left mounted (2 reference(s))", daemon.AllOutput, StringComparison.Ordinal);
 
         // A file open on the mount keeps the file system busy: Remove fails and the layer stays, mounted.
         string dir = (await plugin.OkAsync("Get", new { ID = "c2" })).GetProperty("Dir").GetString()!;
@@ -75,7 +75,7 @@ public sealed class PluginMountTests(ITestOutputHelper output)
     public async Task Cleanup_releases_every_mount_get_left()
     {
         await using PluginTestStore test = PluginTestStore.Create(output);
-        PluginDaemon daemon = test.StartDaemon();
+        DaemonProcess daemon = test.StartDaemon();
         PluginClient plugin = test.Client();
         await plugin.OkAsync("CreateReadWrite", new { ID = "c1" });
         await plugin.OkAsync("CreateReadWrite", new { ID = "c2" });
@@ -93,7 +93,7 @@ public sealed class PluginMountTests(ITestOutputHelper output)
     public async Task A_mount_survives_a_daemon_crash_with_its_references()
     {
         await using PluginTestStore test = PluginTestStore.Create(output);
-        PluginDaemon daemon = test.StartDaemon();
+        DaemonProcess daemon = test.StartDaemon();
         PluginClient plugin = test.Client();
         await plugin.OkAsync("CreateReadWrite", new { ID = "c1" });
         string dir = (await plugin.OkAsync("Get", new { ID = "c1" })).GetProperty("Dir").GetString()!;
@@ -106,7 +106,7 @@ public sealed class PluginMountTests(ITestOutputHelper output)
 
         // The stale socket a SIGKILL leaves is replaced by the new daemon's.
         Assert.True(File.Exists(test.SocketPath));
-        PluginDaemon second = test.StartDaemon();
+        DaemonProcess second = test.StartDaemon();
         Assert.Equal([dir], test.LayerMounts());
         Assert.Equal("before the crash\n", File.ReadAllText(Path.Combine(dir, "file")));
         await plugin.OkAsync("Put", new { ID = "c1" });
@@ -120,7 +120,7 @@ public sealed class PluginMountTests(ITestOutputHelper output)
     public async Task The_socket_is_root_only_and_a_live_one_is_not_taken_over()
     {
         await using PluginTestStore test = PluginTestStore.Create(output);
-        PluginDaemon daemon = test.StartDaemon();
+        DaemonProcess daemon = test.StartDaemon();
         Assert.Equal(UnixFileMode.UserRead | UnixFileMode.UserWrite, File.GetUnixFileMode(test.SocketPath));
 
         // A second daemon (of another store) configured with the same socket refuses to start.

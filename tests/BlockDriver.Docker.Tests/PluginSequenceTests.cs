@@ -18,7 +18,7 @@ public sealed class PluginSequenceTests(ITestOutputHelper output)
     public async Task Docker_pull_run_diff_and_remove_sequence_works_through_the_socket()
     {
         await using PluginTestStore test = PluginTestStore.Create(output);
-        PluginDaemon daemon = test.StartDaemon();
+        DaemonProcess daemon = test.StartDaemon();
         PluginClient plugin = test.Client();
 
         // Handshake and start-up, as dockerd does them.
@@ -164,7 +164,7 @@ public sealed class PluginSequenceTests(ITestOutputHelper output)
 
         // dockerd's shutdown.
         await plugin.OkAsync("Cleanup", new { });
-        Assert.Contains("Docker /GraphDriver.Changes " + Container + " -> 200", daemon.Output, StringComparison.Ordinal);
+        Assert.Contains("Docker /GraphDriver.Changes " + Container + " -> 200", daemon.AllOutput, StringComparison.Ordinal);
         await test.StopAndCheckAsync(daemon);
     }
 

@@ -16,7 +16,7 @@ internal sealed class PluginTestStore : IAsyncDisposable
     private static readonly string CliPath = Path.Combine(AppContext.BaseDirectory, "blockdriver.dll");
     private readonly TempDirectory _temp;
     private readonly ITestOutputHelper _output;
-    private readonly List<PluginDaemon> _daemons = [];
+    private readonly List<DaemonProcess> _daemons = [];
     private readonly List<PluginClient> _clients = [];
 
     private PluginTestStore(ITestOutputHelper output)
@@ -36,9 +36,9 @@ internal sealed class PluginTestStore : IAsyncDisposable
     /// <summary>Starts the daemon with the plugin (Debug logging for it) and waits until it is ready. The last Put
     /// unmounts at once (<c>Docker:UnmountDelay=0</c>) unless <paramref name="args"/> set another delay (the lingering
     /// mount tests; the end-to-end tests run with the default).</summary>
-    public PluginDaemon StartDaemon(params string[] args)
+    public DaemonProcess StartDaemon(params string[] args)
     {
-        PluginDaemon daemon = PluginDaemon.Start(Dotnet,
+        DaemonProcess daemon = DaemonProcess.Start("daemon", Dotnet,
             [CliPath, "--root", Root, "daemon", "--docker", $"--Docker:Socket={SocketPath}", $"--Docker:BaseSize={BaseSize}",
                 "--Logging:LogLevel:BlockDriver.Docker=Debug", "--Docker:UnmountDelay=0", .. args], _output);
         _daemons.Add(daemon);
@@ -75,7 +75,7 @@ internal sealed class PluginTestStore : IAsyncDisposable
 
     /// <summary>Stops the daemon with SIGTERM, checks it exited cleanly, removed the plugin socket and left nothing
     /// mounted or attached.</summary>
-    public async Task StopAndCheckAsync(PluginDaemon daemon)
+    public async Task StopAndCheckAsync(DaemonProcess daemon)
     {
         Assert.Equal(0, await daemon.TerminateAsync());
         Assert.False(File.Exists(SocketPath), "the plugin socket outlived the daemon");
@@ -102,7 +102,7 @@ internal sealed class PluginTestStore : IAsyncDisposable
             Step(client.Dispose);
         }
 
-        foreach (PluginDaemon daemon in _daemons)
+        foreach (DaemonProcess daemon in _daemons)
         {
             Step(daemon.Dispose);
         }
