@@ -1,4 +1,3 @@
-using System.Diagnostics;
 using System.Net.Sockets;
 using BlockDriver.Containerd.Api;
 using BlockDriver.Fuse;
@@ -109,47 +108,13 @@ internal sealed class SnapshotterDaemon : IAsyncDisposable
             .. running ? [] : LoopDevice.ListBound()
                 .Where(b => b.BackingFile.StartsWith(prefix, StringComparison.Ordinal))
                 .Select(b => $"/dev/loop{b.Index} -> {b.BackingFile}"),
-            .. ProcessesMentioning(_temp.FullName).Where(p => p.Pid != _daemon?.Pid).Select(p => $"process {p.Pid}: {p.CommandLine}"),
+            .. HostLeaks.Processes(_temp.FullName).Where(p => p.Pid != _daemon?.Pid).Select(p => $"process {p.Pid}: {p.CommandLine}"),
         ];
     }
 
     /// <summary>Loop devices bound to the store's FUSE files, as /dev/loopN.</summary>
     public IReadOnlyList<string> LoopDevices() =>
         [.. LoopDevice.ListBound().Where(b => b.BackingFile.StartsWith(_temp.FullName + "/", StringComparison.Ordinal)).Select(b => $"/dev/loop{b.Index}")];
-
-    /// <summary>Processes whose command line mentions <paramref name="text"/> (containerd, its shims, the daemon).</summary>
-    public static IReadOnlyList<(int Pid, string CommandLine)> ProcessesMentioning(string text)
-    {
-        var found = new List<(int, string)>();
-        foreach (string dir in Directory.EnumerateDirectories("/proc"))
-        {
-            if (!int.TryParse(Path.GetFileName(dir), out int pid) || pid == Environment.ProcessId)
-            {
-                continue;
-            }
-
-            string line;
-            try
-            {
-                line = File.ReadAllText(Path.Combine(dir, "cmdline")).Replace('\0', ' ').Trim();
-            }
-            catch (IOException)
-            {
-                continue; // The process exited meanwhile.
-            }
-            catch (UnauthorizedAccessException)
-            {
-                continue;
-            }
-
-            if (line.Contains(text, StringComparison.Ordinal))
-            {
-                found.Add((pid, line));
-            }
-        }
-
-        return found;
-    }
 
     public async ValueTask DisposeAsync()
     {
@@ -177,7 +142,11 @@ internal sealed class SnapshotterDaemon : IAsyncDisposable
             _daemon?.Dispose();
             return Task.CompletedTask;
         });
-        await Step(() => Cleanup(_temp.FullName));
+        await Step(() =>
+        {
+            HostLeaks.RemoveOrThrow(_temp.FullName);
+            return Task.CompletedTask;
+        });
         await Step(() =>
         {
             _temp.Dispose();
@@ -186,47 +155,6 @@ internal sealed class SnapshotterDaemon : IAsyncDisposable
         if (failures.Count > 0)
         {
             throw new AggregateException("Cleaning up a containerd test directory failed.", failures);
-        }
-    }
-
-    /// <summary>Kills processes that mention <paramref name="dir"/>, unmounts what is mounted under it, detaches loop
-    /// devices on its files, then unmounts the FUSE mount.</summary>
-    public static async Task Cleanup(string dir)
-    {
-        string prefix = dir + "/";
-        foreach ((int pid, string _) in ProcessesMentioning(dir))
-        {
-            try
-            {
-                using var process = Process.GetProcessById(pid);
-                process.Kill();
-                await process.WaitForExitAsync().WaitAsync(TimeSpan.FromSeconds(10));
-            }
-            catch (ArgumentException)
-            {
-                // Exited meanwhile.
-            }
-        }
-
-        foreach (MountInfoEntry mount in MountInfoEntry.ReadAll().Where(m => m.MountPoint.StartsWith(prefix, StringComparison.Ordinal) && !m.IsFuse).Reverse())
-        {
-            await Run("umount", "-l", mount.MountPoint);
-        }
-
-        // Loop devices of the store mounted elsewhere (a test's own mount points are under dir too).
-        foreach ((int index, string _) in LoopDevice.ListBound().Where(b => b.BackingFile.StartsWith(prefix, StringComparison.Ordinal)))
-        {
-            foreach (MountInfoEntry mount in MountInfoEntry.ReadAll().Where(m => m.Source == $"/dev/loop{index}").Reverse())
-            {
-                await Run("umount", "-l", mount.MountPoint);
-            }
-
-            LoopDevice.DetachDevice($"/dev/loop{index}", TimeSpan.FromSeconds(10));
-        }
-
-        foreach (MountInfoEntry mount in MountInfoEntry.ReadAll().Where(m => m.MountPoint.StartsWith(prefix, StringComparison.Ordinal)).Reverse())
-        {
-            await Run("umount", "-l", mount.MountPoint);
         }
     }
 

@@ -1,6 +1,4 @@
-using System.Diagnostics;
 using BlockDriver.Fuse;
-using BlockDriver.Mount;
 using Xunit.Abstractions;
 
 namespace BlockDriver.Docker.Tests;
@@ -55,19 +53,7 @@ internal sealed class PluginTestStore : IAsyncDisposable
     }
 
     /// <summary>Mounts and loop devices that refer to this test's directory.</summary>
-    public IReadOnlyList<string> Leftovers()
-    {
-        string prefix = _temp.FullName + "/";
-        return
-        [
-            .. MountInfoEntry.ReadAll()
-                .Where(e => e.MountPoint.StartsWith(prefix, StringComparison.Ordinal) || e.Source.StartsWith(prefix, StringComparison.Ordinal))
-                .Select(e => $"mount {e.FileSystemType} {e.Source} at {e.MountPoint}"),
-            .. LoopDevice.ListBound()
-                .Where(b => b.BackingFile.StartsWith(prefix, StringComparison.Ordinal))
-                .Select(b => $"/dev/loop{b.Index} -> {b.BackingFile}"),
-        ];
-    }
+    public IReadOnlyList<string> Leftovers() => HostLeaks.Devices(_temp.FullName);
 
     /// <summary>The file system mounts (not the FUSE mount) under the store's mnt/ directory.</summary>
     public IReadOnlyList<string> LayerMounts() =>
@@ -107,28 +93,7 @@ internal sealed class PluginTestStore : IAsyncDisposable
             Step(daemon.Dispose);
         }
 
-        string prefix = _temp.FullName + "/";
-        Step(() =>
-        {
-            foreach (MountInfoEntry mount in MountInfoEntry.ReadAll().Where(m => m.MountPoint.StartsWith(prefix, StringComparison.Ordinal) && !m.IsFuse).Reverse())
-            {
-                Run("umount", "-l", mount.MountPoint);
-            }
-        });
-        Step(() =>
-        {
-            foreach ((int index, string _) in LoopDevice.ListBound().Where(b => b.BackingFile.StartsWith(prefix, StringComparison.Ordinal)))
-            {
-                LoopDevice.DetachDevice($"/dev/loop{index}", TimeSpan.FromSeconds(10));
-            }
-        });
-        Step(() =>
-        {
-            foreach (MountInfoEntry mount in MountInfoEntry.ReadAll().Where(m => m.MountPoint.StartsWith(prefix, StringComparison.Ordinal)).Reverse())
-            {
-                Run("umount", "-l", mount.MountPoint);
-            }
-        });
+        Step(() => HostLeaks.RemoveOrThrow(_temp.FullName));
         Step(_temp.Dispose);
         await Task.CompletedTask;
         if (failures.Count > 0)
@@ -138,14 +103,4 @@ internal sealed class PluginTestStore : IAsyncDisposable
     }
 
     private static string Dotnet => Environment.GetEnvironmentVariable("DOTNET_HOST_PATH") ?? ChildProcess.Locate("dotnet") ?? "dotnet";
-
-    private static void Run(string program, params string[] args)
-    {
-        using var process = Process.Start(new ProcessStartInfo(program, args) { UseShellExecute = false })!;
-        process.WaitForExit();
-        if (process.ExitCode != 0)
-        {
-            throw new InvalidOperationException($"{program} {string.Join(' ', args)} exited with {process.ExitCode}");
-        }
-    }
 }

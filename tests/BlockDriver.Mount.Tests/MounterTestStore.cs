@@ -1,5 +1,4 @@
 using BlockDriver.Core;
-using BlockDriver.Fuse;
 using BlockDriver.Testing;
 
 namespace BlockDriver.Mount.Tests;
@@ -63,29 +62,10 @@ internal sealed class MounterTestStore : IAsyncDisposable
         }
 
         await Step(async () => await Mounter.DisposeAsync());
-        string prefix = _temp.FullName + "/";
-        await Step(async () =>
-        {
-            foreach (MountInfoEntry mount in MountInfoEntry.ReadAll().Where(m => m.MountPoint.StartsWith(prefix, StringComparison.Ordinal) && !m.IsFuse).Reverse())
-            {
-                await Run("umount", "-l", mount.MountPoint);
-            }
-        });
         await Step(() =>
         {
-            foreach ((int index, string file) in LoopDevice.ListBound().Where(b => b.BackingFile.StartsWith(prefix, StringComparison.Ordinal)))
-            {
-                LoopDevice.DetachDevice($"/dev/loop{index}", TimeSpan.FromSeconds(10));
-            }
-
+            HostLeaks.RemoveOrThrow(_temp.FullName);
             return Task.CompletedTask;
-        });
-        await Step(async () =>
-        {
-            foreach (MountInfoEntry mount in MountInfoEntry.ReadAll().Where(m => m.MountPoint.StartsWith(prefix, StringComparison.Ordinal)).Reverse())
-            {
-                await Run("umount", "-l", mount.MountPoint);
-            }
         });
         await Step(async () => await Store.DisposeAsync());
         await Step(() =>

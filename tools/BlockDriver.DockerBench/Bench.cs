@@ -2,6 +2,7 @@ using System.Diagnostics;
 using System.Globalization;
 using System.Text.Json;
 using BlockDriver.Docker.Tests.EndToEnd;
+using BlockDriver.Testing;
 
 namespace BlockDriver.DockerBench;
 

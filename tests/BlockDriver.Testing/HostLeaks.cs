@@ -3,64 +3,89 @@ using System.Globalization;
 using BlockDriver.Fuse;
 using BlockDriver.Mount;
 
-namespace BlockDriver.Docker.Tests.EndToEnd;
+namespace BlockDriver.Testing;
 
 /// <summary>
-/// What a run left on the host that refers to its directory: mounts (file systems, the store's FUSE mount, dockerd's
-/// shm and netns mounts) at or from paths under it, loop devices backed by files under it, processes whose command
-/// line names it (dockerd, its containerd, containerd-shim-runc-v2, the blockdriver daemon) and their descendants
-/// (container processes), and extra files (the plugin socket in /run/docker/plugins). <see cref="Remove"/> undoes
-/// them by hand. Shared by the end-to-end tests and tools/BlockDriver.DockerBench (linked source).
+/// What a test or bench left on the host that refers to its directory: mounts (layer file systems, the store's FUSE
+/// mount, dockerd's shm and netns mounts) at or from paths under it, loop devices backed by files under it, processes
+/// whose command line names it (a blockdriver daemon, dockerd, containerd and its shims) and their descendants
+/// (container processes), and extra files (a plugin socket in /run/docker/plugins). <see cref="Remove"/> undoes them
+/// by hand. The one teardown of the mount, daemon, Docker and containerd suites, and of tools/BlockDriver.DockerBench
+/// (linked source).
 /// </summary>
-internal static class HostLeaks
+public static class HostLeaks
 {
-    private const int SigKill = 9;
-
     /// <summary>One line per leftover; empty when the host is clean.</summary>
     public static IReadOnlyList<string> Find(string directory, params string[] files)
     {
         string prefix = directory.TrimEnd('/') + "/";
         return
         [
-            .. Mounts(prefix).Select(m => $"mount {m.FileSystemType} {m.Source} at {m.MountPoint}"),
-            .. Loops(prefix).Select(l => $"/dev/loop{l.Index} -> {l.BackingFile}"),
-            .. Processes(prefix).Select(p => $"process {p.Pid}: {p.CommandLine}"),
+            .. Devices(directory),
+            .. Processes(directory).Select(p => $"process {p.Pid}: {p.CommandLine}"),
             .. files.Where(Path.Exists).Select(f => $"file {f}"),
         ];
     }
 
-    /// <summary>Kills the leftover processes (SIGKILL), lazily unmounts the file systems (deepest first, the FUSE
-    /// mount last), detaches the loop devices and deletes the files. Returns what it did not manage to undo.</summary>
+    /// <summary>The mounts and loop devices alone, one line each (<c>mount TYPE SOURCE at DIR</c>,
+    /// <c>/dev/loopN -> FILE</c>): what a daemon that is still running may rightly hold.</summary>
+    public static IReadOnlyList<string> Devices(string directory)
+    {
+        string prefix = directory.TrimEnd('/') + "/";
+        return
+        [
+            .. Mounts(prefix).Select(m => $"mount {m.FileSystemType} {m.Source} at {m.MountPoint}"),
+            .. Loops(prefix).Select(l => $"/dev/loop{l.Index} -> {l.BackingFile}"),
+        ];
+    }
+
+    /// <summary><see cref="Remove"/>, throwing what it could not undo.</summary>
+    /// <exception cref="InvalidOperationException">Something is left.</exception>
+    public static void RemoveOrThrow(string directory, params string[] files)
+    {
+        IReadOnlyList<string> left = Remove(directory, files);
+        if (left.Count > 0)
+        {
+            throw new InvalidOperationException($"left on the host after cleaning {directory}:\n{string.Join('\n', left)}");
+        }
+    }
+
+    /// <summary>Kills the leftover processes (SIGKILL), lazily unmounts the file systems (deepest first), detaches the
+    /// loop devices, lazily unmounts the FUSE mounts and deletes the files. Returns what it did not manage to
+    /// undo.</summary>
     public static IReadOnlyList<string> Remove(string directory, params string[] files)
     {
         string prefix = directory.TrimEnd('/') + "/";
         var failures = new List<string>();
-        foreach ((int pid, string commandLine) in Processes(prefix))
+        IReadOnlyList<(int Pid, string CommandLine)> processes = Processes(directory);
+        foreach ((int pid, string _) in processes)
         {
-            LoggedProcess.Signal(pid, SigKill);
+            Kill(pid);
         }
 
-        Thread.Sleep(500);
-        foreach (MountInfoEntry mount in Mounts(prefix).Where(m => !m.IsFuse).Reverse().Concat(Mounts(prefix).Where(m => m.IsFuse)))
+        if (processes.Count > 0)
         {
-            if (Run("umount", "-l", mount.MountPoint) is string error)
-            {
-                failures.Add(error);
-            }
+            // Their mounts and open files go as they exit.
+            Thread.Sleep(500);
         }
 
+        // Innermost first: the file systems on the loop devices, the loop devices on the FUSE files, the FUSE mounts.
+        Unmount(Mounts(prefix).Where(m => !m.IsFuse).Reverse(), failures);
         foreach ((int index, string _) in Loops(prefix))
         {
+            // A loop device of the store may also be mounted outside the directory.
+            Unmount(MountInfoEntry.ReadAll().Where(m => m.Source == $"/dev/loop{index}").Reverse(), failures);
             try
             {
                 LoopDevice.DetachDevice($"/dev/loop{index}", TimeSpan.FromSeconds(10));
             }
-            catch (Exception ex) when (ex is IOException or InvalidOperationException or TimeoutException)
+            catch (Exception ex)
             {
                 failures.Add($"/dev/loop{index}: {ex.Message}");
             }
         }
 
+        Unmount(Mounts(prefix).Reverse(), failures);
         foreach (string file in files.Where(File.Exists))
         {
             File.Delete(file);
@@ -75,9 +100,11 @@ internal static class HostLeaks
     private static IEnumerable<(int Index, string BackingFile)> Loops(string prefix) =>
         LoopDevice.ListBound().Where(b => b.BackingFile.StartsWith(prefix, StringComparison.Ordinal));
 
-    /// <summary>Processes whose command line contains <paramref name="prefix"/>, and all their descendants.</summary>
-    private static List<(int Pid, string CommandLine)> Processes(string prefix)
+    /// <summary>Processes whose command line names a path under <paramref name="directory"/>, and all their
+    /// descendants.</summary>
+    public static IReadOnlyList<(int Pid, string CommandLine)> Processes(string directory)
     {
+        string prefix = directory.TrimEnd('/') + "/";
         var all = new Dictionary<int, (int Parent, string CommandLine)>();
         foreach (string dir in Directory.EnumerateDirectories("/proc"))
         {
@@ -115,6 +142,30 @@ internal static class HostLeaks
         }
 
         return [.. found.Order().Select(pid => (pid, all[pid].CommandLine))];
+    }
+
+    private static void Unmount(IEnumerable<MountInfoEntry> mounts, List<string> failures)
+    {
+        foreach (MountInfoEntry mount in mounts.ToList())
+        {
+            if (Run("umount", "-l", mount.MountPoint) is string error)
+            {
+                failures.Add(error);
+            }
+        }
+    }
+
+    private static void Kill(int pid)
+    {
+        try
+        {
+            using var process = Process.GetProcessById(pid);
+            process.Kill();
+        }
+        catch (Exception ex) when (ex is ArgumentException or InvalidOperationException or System.ComponentModel.Win32Exception)
+        {
+            // It exited meanwhile (or is not ours to kill; Find reports it then).
+        }
     }
 
     private static string? Run(string program, params string[] args)
