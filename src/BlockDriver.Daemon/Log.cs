@@ -58,4 +58,7 @@ internal static partial class Log
 
     [LoggerMessage(18, LogLevel.Information, "Removing the stale socket {Socket}: nobody answers on it")]
     public static partial void StaleSocketFound(ILogger logger, string socket);
+
+    [LoggerMessage(19, LogLevel.Warning, "Loop device {Device} of the previous daemon is still held (a container still running on its old mount?): it is marked for clearing and unbinds when that lets go. I/O through it has failed since the previous daemon died: restart that container")]
+    public static partial void StaleDeviceHeld(ILogger logger, string device);
 }

@@ -224,6 +224,11 @@ public sealed class StoreService : IHostedService, IAsyncDisposable
             }
         }
 
+        foreach (string device in mounter.HeldStaleDevices)
+        {
+            Log.StaleDeviceHeld(_logger, device);
+        }
+
         foreach (MountJson mount in recorded)
         {
             if (!_options.Remount)

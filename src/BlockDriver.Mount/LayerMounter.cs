@@ -28,6 +28,7 @@ namespace BlockDriver.Mount;
 public sealed class LayerMounter : IAsyncDisposable
 {
     private static readonly TimeSpan BusyRetry = TimeSpan.FromSeconds(2);
+    private static readonly TimeSpan StaleDetachWait = TimeSpan.FromSeconds(2);
     private readonly SemaphoreSlim _gate = new(1, 1);
     private readonly List<Entry> _entries = [];
     private readonly List<LayerAttachment> _devices = [];
@@ -44,6 +45,12 @@ public sealed class LayerMounter : IAsyncDisposable
 
     /// <summary>The store whose layers this mounter mounts.</summary>
     public LayerStore Store { get; }
+
+    /// <summary>Loop devices (<c>/dev/loopN (FILE)</c>) a dead process left on this store's FUSE files that were still
+    /// held when <see cref="StartAsync"/> (or the first mount) cleaned them: a container that kept running on the dead
+    /// process's mount holds its old file system, and so its device, in its own mount namespace. They are marked for
+    /// clearing and unbind when it lets go.</summary>
+    public IReadOnlyList<string> HeldStaleDevices { get; private set; } = [];
 
     /// <summary>Where the FUSE mount of layer files lives: STORE/run/fuse.</summary>
     public string FuseDirectory { get; }
@@ -469,14 +476,19 @@ public sealed class LayerMounter : IAsyncDisposable
         }
 
         await FuseMounts.CleanupStaleAsync(FuseDirectory, ct: ct).ConfigureAwait(false);
-        await KernelCall.RunAsync(() => CleanStaleLoopDevices(loops), ct).ConfigureAwait(false);
+        HeldStaleDevices = await KernelCall.RunAsync(() => CleanStaleLoopDevices(loops), ct).ConfigureAwait(false);
         _server = await FuseDeviceServer.MountAsync(FuseDirectory, ct: ct).ConfigureAwait(false);
         return _server;
     }
 
     // No live server serves FuseDirectory (CleanupStaleAsync would have thrown InUse): every loop device still bound
-    // to a file there belongs to a dead process, and so does every file system mounted on one of them.
-    private static void CleanStaleLoopDevices(List<(int Index, string BackingFile)> loops)
+    // to a file there belongs to a dead process, and so does every file system mounted on one of them. Every file
+    // system goes first, then every device, and a device that stays held does not stop the rest: a container still
+    // running on the dead process's mount keeps that file system (its root, in its own mount namespace) and so its
+    // loop device; marked for clearing, the device unbinds when the container lets go. Returns those devices. (Failing
+    // instead would leave the rest for a retry that can no longer find them: once the stale FUSE mount is detached,
+    // the devices' backing files no longer show its path.)
+    private static List<string> CleanStaleLoopDevices(List<(int Index, string BackingFile)> loops)
     {
         foreach ((int index, string file) in loops)
         {
@@ -490,10 +502,27 @@ public sealed class LayerMounter : IAsyncDisposable
                         $"unmounting {mount.MountPoint}, left on {device} ({file}) by a dead process, failed: {MountNative.Describe(errno)}.");
                 }
             }
-
-            LoopDevice.DetachDevice(device, TimeSpan.FromSeconds(10));
         }
+
+        var held = new List<string>();
+        DateTime deadline = DateTime.UtcNow + StaleDetachWait;
+        foreach ((int index, string file) in loops)
+        {
+            string device = $"/dev/loop{index}";
+            try
+            {
+                LoopDevice.DetachDevice(device, Max(deadline - DateTime.UtcNow, TimeSpan.Zero));
+            }
+            catch (BlockDriverException ex) when (ex.Kind == ErrorKind.InUse)
+            {
+                held.Add($"{device} ({file})");
+            }
+        }
+
+        return held;
     }
+
+    private static TimeSpan Max(TimeSpan a, TimeSpan b) => a > b ? a : b;
 
     private static void MountFileSystem(LayerAttachment attachment, string directory, bool readOnly, string layerId)
     {

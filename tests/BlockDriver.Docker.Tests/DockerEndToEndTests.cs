@@ -237,11 +237,14 @@ public sealed class DockerEndToEndTests(ITestOutputHelper output)
         await env.Daemon.StartAsync();
         Assert.Equal("4", (await docker.RunOkAsync("start", "-a", "keeper")).Trim());
 
-        // SIGKILL while dockerd holds a mount (a running container): the next daemon cleans up, remounts, and the
-        // container's data (flushed when it stopped) is all there.
+        // SIGKILL while dockerd holds a mount (a running container) and keeper's mount lingers: the next daemon cleans
+        // up both (the runner's old loop device stays held by its container, and is said so), remounts, and keeper's
+        // data (flushed when it stopped) is all there.
         await docker.RunOkAsync("run", "-d", "--name", "runner", Busybox, "sleep", "600");
         await env.Daemon.KillAsync();
         await env.Daemon.StartAsync();
+        Assert.Contains("of the previous daemon is still held", env.Daemon.Log, StringComparison.Ordinal);
+        Assert.DoesNotContain("failed: ", env.Daemon.Log.Split("----- blockdriver daemon restarted -----")[^1], StringComparison.Ordinal);
         Assert.Equal("5", (await docker.RunOkAsync("start", "-a", "keeper")).Trim());
         await docker.RunOkAsync("rm", "-f", "runner");
         Assert.Equal("hello from the image\n", await docker.RunOkAsync("run", "--rm", Busybox, "cat", "/data/hello.txt"));
