@@ -175,7 +175,7 @@ internal sealed class NbdTransmission : IDisposable
         bool ok = false;
         try
         {
-            ok = await _reader.ReadExactlyAsync(buffer.AsMemory(0, length), ct).ConfigureAwait(false);
+            ok = await _reader.ReadExactlyAsync(_stream, buffer.AsMemory(0, length), ct).ConfigureAwait(false);
             return ok ? buffer : null;
         }
         finally

@@ -27,6 +27,45 @@ internal static class PipeReaderExtensions
         return true;
     }
 
+    /// <summary>As <see cref="ReadExactlyAsync(PipeReader, Memory{byte}, CancellationToken)"/>, but once the pipe has
+    /// nothing more buffered the rest comes straight from <paramref name="source"/>, the stream under the pipe, into
+    /// <paramref name="destination"/>: a large payload (an NBD WRITE's) is copied from the kernel once, not through
+    /// the pipe's buffer. The caller is the pipe's only reader, with no read in flight; the pipe reads the stream only
+    /// when asked to, so nothing it buffers later comes before what was read here.</summary>
+    public static async ValueTask<bool> ReadExactlyAsync(this PipeReader reader, Stream source, Memory<byte> destination, CancellationToken ct)
+    {
+        while (destination.Length > 0)
+        {
+            if (reader.TryRead(out ReadResult result))
+            {
+                ReadOnlySequence<byte> buffer = result.Buffer;
+                long take = Math.Min(buffer.Length, destination.Length);
+                buffer.Slice(0, take).CopyTo(destination.Span);
+                destination = destination[(int)take..];
+                reader.AdvanceTo(buffer.GetPosition(take));
+                if (destination.Length > 0 && (result.IsCompleted || result.IsCanceled))
+                {
+                    return false;
+                }
+
+                if (take > 0)
+                {
+                    continue;
+                }
+            }
+
+            int read = await source.ReadAsync(destination, ct).ConfigureAwait(false);
+            if (read == 0)
+            {
+                return false;
+            }
+
+            destination = destination[read..];
+        }
+
+        return true;
+    }
+
     /// <summary>Reads and drops <paramref name="count"/> bytes; false when the peer closed first.</summary>
     public static async ValueTask<bool> SkipAsync(this PipeReader reader, long count, CancellationToken ct)
     {
