@@ -13,11 +13,7 @@ internal static class PipeReaderExtensions
         while (destination.Length > 0)
         {
             ReadResult result = await reader.ReadAsync(ct).ConfigureAwait(false);
-            ReadOnlySequence<byte> buffer = result.Buffer;
-            long take = Math.Min(buffer.Length, destination.Length);
-            buffer.Slice(0, take).CopyTo(destination.Span);
-            destination = destination[(int)take..];
-            reader.AdvanceTo(buffer.GetPosition(take));
+            destination = Take(reader, result.Buffer, destination);
             if (destination.Length > 0 && (result.IsCompleted || result.IsCanceled))
             {
                 return false;
@@ -38,17 +34,14 @@ internal static class PipeReaderExtensions
         {
             if (reader.TryRead(out ReadResult result))
             {
-                ReadOnlySequence<byte> buffer = result.Buffer;
-                long take = Math.Min(buffer.Length, destination.Length);
-                buffer.Slice(0, take).CopyTo(destination.Span);
-                destination = destination[(int)take..];
-                reader.AdvanceTo(buffer.GetPosition(take));
+                int wanted = destination.Length;
+                destination = Take(reader, result.Buffer, destination);
                 if (destination.Length > 0 && (result.IsCompleted || result.IsCanceled))
                 {
                     return false;
                 }
 
-                if (take > 0)
+                if (destination.Length < wanted)
                 {
                     continue;
                 }
@@ -82,5 +75,14 @@ internal static class PipeReaderExtensions
         }
 
         return true;
+    }
+
+    // Copies what the pipe holds, up to what destination still wants, and consumes it; returns the rest of destination.
+    private static Memory<byte> Take(PipeReader reader, ReadOnlySequence<byte> buffer, Memory<byte> destination)
+    {
+        long take = Math.Min(buffer.Length, destination.Length);
+        buffer.Slice(0, take).CopyTo(destination.Span);
+        reader.AdvanceTo(buffer.GetPosition(take));
+        return destination[(int)take..];
     }
 }
