@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # BlockDriver quickstart, on a fresh Debian 12 machine with the .NET SDK, as root, from anywhere in the repository:
 #
-#   sudo tools/quickstart.sh
+#   tools/quickstart.sh      (as root; or sudo tools/quickstart.sh)
 #
 # Installs the packages (those of .ci/run: docker.io and containerd among them), builds the blockdriver CLI, starts
 # `blockdriver daemon --docker` on a store in $BLOCKDRIVER_QUICKSTART_DIR (default /var/lib/blockdriver-quickstart),
