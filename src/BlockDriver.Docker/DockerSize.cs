@@ -39,20 +39,4 @@ public static class DockerSize
             ? (long)bytes
             : throw new BlockDriverException(ErrorKind.InvalidArgument, $"{what} \"{text}\" is out of range.");
     }
-
-    /// <summary>"10 GiB (10737418240 bytes)"-style text for messages and <c>docker info</c>.</summary>
-    public static string Describe(long bytes)
-    {
-        string[] units = ["B", "KiB", "MiB", "GiB", "TiB", "PiB"];
-        double value = bytes;
-        int unit = 0;
-        while (Math.Abs(value) >= 1024 && unit < units.Length - 1)
-        {
-            value /= 1024;
-            unit++;
-        }
-
-        string human = unit == 0 ? $"{bytes} B" : string.Create(CultureInfo.InvariantCulture, $"{value:0.##} {units[unit]}");
-        return unit == 0 ? human : string.Create(CultureInfo.InvariantCulture, $"{human} ({bytes} bytes)");
-    }
 }

@@ -315,13 +315,13 @@ public sealed class GraphDriver
             ["Layers", mine.ToString(CultureInfo.InvariantCulture)],
             ["Store Layers", layers.Count.ToString(CultureInfo.InvariantCulture)],
             ["Mounted", mounted.ToString(CultureInfo.InvariantCulture)],
-            ["Allocated", DockerSize.Describe(usage.Allocated)],
-            ["Layer Files", DockerSize.Describe(usage.LayerBytes)],
-            ["Shared", DockerSize.Describe(usage.Shared)],
-            ["Exclusive", DockerSize.Describe(usage.Exclusive)],
-            ["Unused", DockerSize.Describe(usage.Unused)],
+            ["Allocated", ByteSize.FormatWithBytes(usage.Allocated)],
+            ["Layer Files", ByteSize.FormatWithBytes(usage.LayerBytes)],
+            ["Shared", ByteSize.FormatWithBytes(usage.Shared)],
+            ["Exclusive", ByteSize.FormatWithBytes(usage.Exclusive)],
+            ["Unused", ByteSize.FormatWithBytes(usage.Unused)],
             ["Overcommit", usage.Overcommit.ToString("0.00", CultureInfo.InvariantCulture)],
-            ["Base Size", DockerSize.Describe(_baseSize)],
+            ["Base Size", ByteSize.FormatWithBytes(_baseSize)],
         ];
     }
 
@@ -465,11 +465,11 @@ public sealed class GraphDriver
         if (bytes < parent.Capacity)
         {
             throw new BlockDriverException(ErrorKind.InvalidArgument,
-                $"storage option size={bytes} is smaller than the parent layer {parent.Id}'s virtual size of {DockerSize.Describe(parent.Capacity)}: a layer cannot be smaller than its parent.");
+                $"storage option size={bytes} is smaller than the parent layer {parent.Id}'s virtual size of {ByteSize.FormatWithBytes(parent.Capacity)}: a layer cannot be smaller than its parent.");
         }
 
         throw new BlockDriverException(ErrorKind.InvalidArgument,
-            $"storage option size={bytes} is larger than the parent layer {parent.Id}'s virtual size of {DockerSize.Describe(parent.Capacity)}: growing a layer beyond its parent is not supported (every layer of a chain has the size of its base; set Docker:BaseSize).");
+            $"storage option size={bytes} is larger than the parent layer {parent.Id}'s virtual size of {ByteSize.FormatWithBytes(parent.Capacity)}: growing a layer beyond its parent is not supported (every layer of a chain has the size of its base; set Docker:BaseSize).");
     }
 
     // The layer will be a parent, so it is sealed now and read-only from here on (Docker's ID-init layer).

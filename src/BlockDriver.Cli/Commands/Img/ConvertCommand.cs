@@ -58,7 +58,7 @@ internal sealed class ConvertCommand : CliCommand
         string destination = parse.GetValue(_destination)!;
         string? basePath = parse.GetValue(_base);
         string format = parse.GetValue(_format) ?? (basePath is null ? "raw" : "vhdx");
-        int? blockSize = ByteSize.ParseBlockSize(parse.GetValue(_blockSize));
+        int? blockSize = BlockSizeOption.Parse(parse.GetValue(_blockSize));
         int? sectorSize = parse.GetValue(_sectorSize);
         if (format == "raw" && (basePath is not null || blockSize is not null || sectorSize is not null))
         {

@@ -53,7 +53,7 @@ internal sealed class CreateCommand : CliCommand
         string? parent = parse.GetValue(_parent);
         string? sizeText = parse.GetValue(_size);
         long? size = sizeText is null ? null : ByteSize.Parse(sizeText, "size");
-        int? blockSize = ByteSize.ParseBlockSize(parse.GetValue(_blockSize));
+        int? blockSize = BlockSizeOption.Parse(parse.GetValue(_blockSize));
         int? sectorSize = parse.GetValue(_sectorSize);
 
         if (parent is null)

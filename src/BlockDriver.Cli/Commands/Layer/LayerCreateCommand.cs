@@ -1,6 +1,5 @@
 using System.CommandLine;
 using BlockDriver.Abstractions;
-using BlockDriver.Cli.Output;
 using BlockDriver.Core;
 
 namespace BlockDriver.Cli.Commands.Layer;

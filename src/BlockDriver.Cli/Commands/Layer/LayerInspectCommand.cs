@@ -1,6 +1,7 @@
 using System.CommandLine;
 using System.Globalization;
 using System.Text.Json;
+using BlockDriver.Abstractions;
 using BlockDriver.Cli.Output;
 using BlockDriver.Core;
 

@@ -1,11 +1,11 @@
 using System.Globalization;
-using BlockDriver.Abstractions;
 
-namespace BlockDriver.Cli.Output;
+namespace BlockDriver.Abstractions;
 
 /// <summary>Sizes as users write and read them: <c>512</c>, <c>64K</c>, <c>10G</c> (binary multiples, as qemu-img
-/// takes them) and "10 GiB".</summary>
-internal static class ByteSize
+/// takes them) and "10 GiB". Shared by the CLI and the daemon's front ends (the Docker plugin's <c>docker info</c>
+/// lines and messages).</summary>
+public static class ByteSize
 {
     private static readonly string[] Units = ["B", "KiB", "MiB", "GiB", "TiB", "PiB", "EiB"];
 
@@ -60,21 +60,6 @@ internal static class ByteSize
         }
 
         return value << shift;
-    }
-
-    /// <summary>Parses a <c>--block-size</c> value, or returns null for none; the library checks the range (1 MiB
-    /// to 256 MiB) and the power of two.</summary>
-    public static int? ParseBlockSize(string? text)
-    {
-        if (text is null)
-        {
-            return null;
-        }
-
-        long value = Parse(text, "--block-size");
-        return value <= int.MaxValue
-            ? (int)value
-            : throw new BlockDriverException(ErrorKind.InvalidArgument, $"invalid --block-size '{text}': at most 256M.");
     }
 
     /// <summary>Formats with the largest binary unit that keeps the value at least 1, up to two decimals:

@@ -1,7 +1,4 @@
-using BlockDriver.Abstractions;
-using BlockDriver.Cli.Output;
-
-namespace BlockDriver.Cli.Tests;
+namespace BlockDriver.Abstractions.Tests;
 
 public class ByteSizeTests
 {
