@@ -34,7 +34,9 @@ internal sealed class Bench(string work, BenchOptions options, Action<string> lo
             Console.WriteLine(Invariant($"dockerd on {name} ready in {clock.Elapsed.TotalSeconds:F1} s"));
         }
 
-        string tar = await RootfsTarAsync();
+        // debootstrap once per machine (about a minute), cached with its tar under the tests' cache;
+        // BLOCKDRIVER_DEBIAN_ROOTFS=DIR uses a rootfs already made.
+        string tar = await DebianRootfs.TarAsync(log, CancellationToken.None);
         Console.WriteLine(Invariant($"Debian rootfs tar: {tar} ({new FileInfo(tar).Length / 1e6:F0} MB)"));
         string context = Path.Combine(work, "seed");
         SeedContext.WriteDebian(context, Image, "the seed");
@@ -246,14 +248,6 @@ internal sealed class Bench(string work, BenchOptions options, Action<string> lo
         {
             throw new InvalidOperationException($"{tag} on {docker.StorageDriver} printed {output.Trim()}, not the seed's greeting.");
         }
-    }
-
-    private async Task<string> RootfsTarAsync()
-    {
-        string rootfs = options.Rootfs ?? throw new InvalidOperationException("--rootfs DIR is needed (a Debian 12 rootfs).");
-        string tar = Path.Combine(work, "debian-rootfs.tar");
-        CommandResult result = await Command.RunAsync("tar", ["--numeric-owner", "--xattrs", "--xattrs-include=*", "-C", rootfs, "-cf", tar, "."], TimeSpan.FromMinutes(5));
-        return result.ExitCode == 0 ? tar : throw new InvalidOperationException($"tar of {rootfs} failed:\n{result}");
     }
 
     // N containers writing M MiB of random data each, synced, left running: dockerd's and the store's figures, and the

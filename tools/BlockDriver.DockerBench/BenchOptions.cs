@@ -2,14 +2,9 @@ using System.Globalization;
 
 namespace BlockDriver.DockerBench;
 
-/// <summary>Command-line settings: <c>--rootfs DIR --runs N --run-runs N --rm-containers N --containers N
-/// --write-mib M</c>.</summary>
+/// <summary>Command-line settings: <c>--runs N --run-runs N --rm-containers N --containers N --write-mib M</c>.</summary>
 internal sealed record BenchOptions
 {
-    /// <summary>The Debian root file system to import (<c>--rootfs</c>); null: DebianRootfs
-    /// (made once per machine by debootstrap, or <c>BLOCKDRIVER_DEBIAN_ROOTFS</c>).</summary>
-    public string? Rootfs { get; init; }
-
     /// <summary>Timed repetitions per driver of the import, the builds and the <c>docker rm -f</c> step.</summary>
     public int Runs { get; init; } = 5;
 
@@ -26,7 +21,7 @@ internal sealed record BenchOptions
     public int WriteMiB { get; init; } = 16;
 
     public const string Usage =
-        "Options: --rootfs DIR (default: the Debian rootfs of the tests' cache) --runs N (default 5) --run-runs N (default 20) " +
+        "Options: --runs N (default 5) --run-runs N (default 20) " +
         "--rm-containers N (default 5) --containers N (default 5) --write-mib M (default 16).";
 
     public static BenchOptions Parse(string[] args)
@@ -35,15 +30,6 @@ internal sealed record BenchOptions
         for (int i = 0; i < args.Length; i++)
         {
             string value = i + 1 < args.Length ? args[i + 1] : throw new ArgumentException($"{args[i]} needs a value. {Usage}");
-            if (args[i] == "--rootfs")
-            {
-                options = Directory.Exists(Path.Combine(value, "usr", "bin"))
-                    ? options with { Rootfs = Path.GetFullPath(value) }
-                    : throw new ArgumentException($"--rootfs {value}: not a root file system (no usr/bin in it).");
-                i++;
-                continue;
-            }
-
             int number = int.TryParse(value, NumberStyles.None, CultureInfo.InvariantCulture, out int n)
                 ? n
                 : throw new ArgumentException($"{args[i]} {value}: not a whole number. {Usage}");

@@ -6,7 +6,8 @@ using BlockDriver.DockerBench;
 // cached with the classic builder and BuildKit (--network none), docker run --rm IMAGE true, docker rm -f of N running
 // containers; medians of several runs, the two drivers alternating, with the ratio to overlay2 against its target. Then
 // N containers writing M MiB each, with docker ps -s / docker system df from both and blockdriver df. Starts and cleans
-// up its own blockdriver daemon and dockerds under a temp directory. Needs root, docker.io, containerd.
+// up its own blockdriver daemon and dockerds under a temp directory. Needs root, docker.io, containerd, debootstrap (the
+// Debian rootfs is made once per machine, or BLOCKDRIVER_DEBIAN_ROOTFS=DIR names one).
 BenchOptions options;
 try
 {
