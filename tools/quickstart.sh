@@ -186,6 +186,7 @@ cat >"$context/build.sh" <<'BUILD'
 set -e
 mkdir -p /app/out
 echo "hello from a Dockerfile built on blockdriver (made by RUN at $(date -u +%H:%M:%S) on $(uname -m))" >/app/out/greeting
+dd if=/dev/urandom of=/app/out/data bs=64k count=64 2>/dev/null # 4 MiB: a layer docker history shows
 BUILD
 DOCKER_BUILDKIT=0 "${docker[@]}" build --network none -t "$built" "$context"
 say "docker run --rm $built"
