@@ -41,12 +41,14 @@ public sealed class SoakTests(ITestOutputHelper output)
             try
             {
                 CommandResult result = await Command.RunAsync("/usr/bin/env", ["DOCKER_BUILDKIT=0", Dockerd.ClientPath, "-H", "unix://" + docker.Socket, .. args], deadline);
+                env.Log(string.Create(CultureInfo.InvariantCulture, $"[{clock.Elapsed.TotalMilliseconds:F0} ms] {result}"));
                 calls.Enqueue((what, clock.Elapsed.TotalMilliseconds, result, result.ExitCode == 0 ? null : $"exit {result.ExitCode}"));
                 return result.ExitCode == 0 ? result.Stdout : null;
             }
             catch (TimeoutException ex)
             {
                 calls.Enqueue((what, clock.Elapsed.TotalMilliseconds, null, ex.Message));
+                env.Log(ex.Message);
                 return null;
             }
         }
@@ -113,12 +115,12 @@ public sealed class SoakTests(ITestOutputHelper output)
         // What the builds made runs: COPY's files and RUN's output are in each image.
         for (int i = 1; i <= Builds; i++)
         {
-            Assert.Equal($"hello from build {i}\n", await docker.RunOkAsync("run", "--rm", $"soak/seed-{i}:1"));
+            Assert.Equal($"hello from build {i}\n", await Call("run built", CallDeadline, "run", "--rm", $"soak/seed-{i}:1"));
         }
 
         // Every cycle removed its container and every build its intermediate ones: no container, and no writable layer
         // left in the store.
-        Assert.Equal("", (await docker.RunOkAsync("ps", "-aq")).Trim());
+        Assert.Equal("", (await Call("ps -aq", CallDeadline, "ps", "-aq"))?.Trim());
         IReadOnlyList<JsonElement> layers = await env.LayersAsync();
         Assert.DoesNotContain(layers, l => l.GetProperty("state").GetString() != "sealed");
     }
