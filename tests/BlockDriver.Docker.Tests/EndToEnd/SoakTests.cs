@@ -11,8 +11,10 @@ namespace BlockDriver.Docker.Tests.EndToEnd;
 /// <c>docker build</c>s of seed-shaped Dockerfiles (FROM, COPY, RUN, CMD; each its own context) and twenty container
 /// run / exec / rm cycles all at once, while <c>docker ps -s</c> and <c>docker system df</c> poll in a loop. Every
 /// docker call has a deadline and must exit 0; the built images must run; nothing may be left behind (the
-/// environment's teardown). The classic builder streams a container's Diff into the ApplyDiff of the layer it commits,
-/// which is where a lock held across the stream deadlocks.
+/// environment's teardown). Each classic build commits three layers by streaming the build container's Diff into the
+/// ApplyDiff of a new layer over the image (the RUN step's 4 MiB outgrow the socket buffers, so the Diff is still
+/// streaming while dockerd creates that layer); the CMD step's Diff is empty and must still be a tar ApplyDiff takes.
+/// The busybox image keeps it well inside its bound on two cores (a Debian image would first need debootstrap).
 /// </summary>
 [Collection(DockerEndToEndCollection.Name)]
 public sealed class SoakTests(ITestOutputHelper output)
