@@ -508,6 +508,11 @@ public sealed class BlockSnapshotter : IDisposable
 
         await FinishMountedCommitAsync(_store.Get(active.LayerId), committed, name, labels).ConfigureAwait(false);
         Log.CommittedMounted(_logger, active.Name, name, committed.Id, active.LayerId);
+        if (!_mounter.IsDeviceClaimed(active.LayerId))
+        {
+            // The mount went while the commit waited for it (it was held only by a copy in a new mount namespace).
+            await RemoveRetiredChildrenAsync(committed.Id, CancellationToken.None).ConfigureAwait(false);
+        }
     }
 
     // The sealed layer holds the committed data: make it the committed snapshot (the Commit's labels, or the active

@@ -29,6 +29,7 @@ public sealed class LayerMounter : IAsyncDisposable
 {
     private static readonly TimeSpan BusyRetry = TimeSpan.FromSeconds(2);
     private static readonly TimeSpan StaleDetachWait = TimeSpan.FromSeconds(2);
+    private static readonly TimeSpan HiddenClaimWait = TimeSpan.FromSeconds(5);
     private readonly SemaphoreSlim _gate = new(1, 1);
     private readonly List<Entry> _entries = [];
     private readonly List<LayerAttachment> _devices = [];
@@ -336,7 +337,7 @@ public sealed class LayerMounter : IAsyncDisposable
             ObjectDisposedException.ThrowIf(_disposed, this);
             LayerAttachment attachment = _devices.Find(d => d.Name == layerId)
                 ?? throw new BlockDriverException(ErrorKind.NotFound, $"layer {layerId} is not attached as a device by this mounter.");
-            if (attachment.Loop.IsAttached)
+            if (attachment.Loop.IsAttached && IsClaimed(attachment) && !await ReleasedWithinAsync(attachment, BusyRetry, ct).ConfigureAwait(false))
             {
                 RequireUnclaimed(attachment);
             }
@@ -413,10 +414,14 @@ public sealed class LayerMounter : IAsyncDisposable
 
             string device = attachment.Loop.Path;
             List<string> mountPoints = MountPointsOf(device);
-            if (mountPoints.Count == 0 && IsClaimed(attachment))
+            if (mountPoints.Count == 0 && IsClaimed(attachment) && !await ReleasedWithinAsync(attachment, HiddenClaimWait, ct).ConfigureAwait(false))
             {
-                throw new BlockDriverException(ErrorKind.InUse,
-                    $"layer {layerId} ({device}) is mounted or held where this process cannot see it (another mount namespace); unmount it first.");
+                mountPoints = MountPointsOf(device);
+                if (mountPoints.Count == 0)
+                {
+                    throw new BlockDriverException(ErrorKind.InUse,
+                        $"layer {layerId} ({device}) is mounted or held where this process cannot see it (another mount namespace); unmount it first.");
+                }
             }
 
             // One superblock per block device: freezing it through any of its mount points freezes them all.
@@ -496,6 +501,24 @@ public sealed class LayerMounter : IAsyncDisposable
         {
             _gate.Release();
         }
+    }
+
+    // A device just unmounted can stay claimed a moment by a copy of its mount in a new mount namespace: a container
+    // started (by anyone on the host) while it was mounted copies the host's mount table, and holds the file system
+    // until it drops its old root. Waits up to TIMEOUT for the claim to go.
+    private static async Task<bool> ReleasedWithinAsync(LayerAttachment attachment, TimeSpan timeout, CancellationToken ct)
+    {
+        DateTime deadline = DateTime.UtcNow + timeout;
+        while (DateTime.UtcNow < deadline)
+        {
+            await Task.Delay(50, ct).ConfigureAwait(false);
+            if (!IsClaimed(attachment))
+            {
+                return true;
+            }
+        }
+
+        return false;
     }
 
     private static bool IsClaimed(LayerAttachment attachment)
