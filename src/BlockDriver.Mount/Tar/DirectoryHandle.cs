@@ -60,10 +60,12 @@ internal sealed class DirectoryHandle : IDisposable
         }
 
         int errno = FsNative.LastError;
-        if (errno == FsNative.ENAMETOOLONG)
+        if (errno is FsNative.ENAMETOOLONG or FsNative.ENOTDIR or FsNative.ELOOP)
         {
+            // A path (or a component) longer than the kernel takes, or one through something that is not a
+            // directory: the tar's names do not make a tree.
             throw new BlockDriverException(ErrorKind.InvalidArgument,
-                $"layer tar: a path of {relative.Length} bytes is longer than the kernel takes (\"{ByteNames.Display(relative.AsSpan(0, 64))}...\").");
+                $"layer tar: \"{ByteNames.Display(relative.AsSpan(0, Math.Min(relative.Length, 256)))}\" cannot be opened as a directory: {FsNative.Describe(errno)}.");
         }
 
         if (errno != FsNative.ENOENT || !create)
@@ -83,7 +85,9 @@ internal sealed class DirectoryHandle : IDisposable
             {
                 int error = FsNative.LastError;
                 current.Dispose();
-                throw new IOException($"{ByteNames.Display(path)}: cannot create the directory in the layer: {FsNative.Describe(error)}.");
+                throw error == FsNative.ENAMETOOLONG
+                    ? new BlockDriverException(ErrorKind.InvalidArgument, $"layer tar: \"{ByteNames.Display(path)}\": a name longer than the file system takes.")
+                    : new IOException($"{ByteNames.Display(path)}: cannot create the directory in the layer: {FsNative.Describe(error)}.");
             }
 
             DirectoryHandle? next = Open(root, path, create: false);

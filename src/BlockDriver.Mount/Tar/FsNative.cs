@@ -39,6 +39,9 @@ internal static unsafe partial class FsNative
     public const int ENOENT = 2;
     public const int EEXIST = 17;
     public const int ENOTDIR = 20;
+    public const int EINVAL = 22;
+    public const int EFBIG = 27;
+    public const int EMLINK = 31;
     public const int ENXIO = 6;
     public const int ENAMETOOLONG = 36;
     public const int ELOOP = 40;

@@ -198,6 +198,13 @@ public static class LayerTarApplier
         var handle = new SafeFileHandle(fd, ownsHandle: true);
         try
         {
+            // The size first: a sparse file too large for the file system is refused before any data is read, and
+            // the regions (checked to lie inside it) are then written into place, the rest staying holes.
+            if (header.Sparse is not null)
+            {
+                Check(FsNative.Ftruncate(fd, header.RealSize), header.DisplayName, $"ftruncate to {header.RealSize} bytes");
+            }
+
             IReadOnlyList<SparseSegment> segments = header.Sparse ?? [new SparseSegment(0, header.Size)];
             foreach (SparseSegment segment in segments)
             {
@@ -209,10 +216,6 @@ public static class LayerTarApplier
                 }
             }
 
-            if (header.Sparse is not null)
-            {
-                Check(FsNative.Ftruncate(fd, header.RealSize), header.DisplayName, "ftruncate");
-            }
 
             return (handle, header.RealSize);
         }
@@ -420,12 +423,18 @@ public static class LayerTarApplier
         Check(FsNative.UtimensEmptyPath(fd, times), display, "utimensat");
     }
 
+    // A failed call: what the tar asked for that the file system refuses (a name or target too long, a path through
+    // a non-directory, a size past the file system's limit, too many links, an invalid argument) is the tar's fault,
+    // InvalidArgument; anything else is an I/O failure here.
     private static void Check(int result, string path, string operation)
     {
         if (result != 0)
         {
             int errno = FsNative.LastError;
-            throw new IOException($"{path}: {operation}: {FsNative.Describe(errno)} (errno {errno}).");
+            string message = $"{path}: {operation}: {FsNative.Describe(errno)} (errno {errno})";
+            throw errno is FsNative.ENAMETOOLONG or FsNative.ENOTDIR or FsNative.ELOOP or FsNative.EFBIG or FsNative.EINVAL or FsNative.EMLINK
+                ? new BlockDriverException(ErrorKind.InvalidArgument, $"layer tar: {message}.")
+                : new IOException($"{message}.");
         }
     }
 
