@@ -92,7 +92,9 @@ internal sealed class DirectoryHandle : IDisposable
 
             DirectoryHandle? next = Open(root, path, create: false);
             current.Dispose();
-            current = next ?? throw new IOException($"{ByteNames.Display(path)}: created but cannot be opened as a directory.");
+            // Null: the name is there but leads nowhere in the root (a dangling symbolic link an entry made).
+            current = next ?? throw new BlockDriverException(ErrorKind.InvalidArgument,
+                $"layer tar: \"{ByteNames.Display(path)}\" exists but does not lead to a directory in the layer.");
         }
 
         return current;

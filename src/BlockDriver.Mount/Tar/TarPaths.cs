@@ -10,6 +10,9 @@ internal static class TarPaths
     /// descriptors or the kernel's path length. Each level holds one open directory per tree being walked.</summary>
     public const int MaxDepth = 4096;
 
+    /// <summary>NAME_MAX: the longest name of one path component ext4 (and Linux) takes, in bytes.</summary>
+    public const int MaxNameLength = 255;
+
     /// <summary>The whiteout prefix (OCI image spec, "Whiteouts"): <c>.wh.NAME</c> deletes NAME.</summary>
     public static ReadOnlySpan<byte> WhiteoutPrefix => ".wh."u8;
 
@@ -53,6 +56,12 @@ internal static class TarPaths
 
                 parts.RemoveAt(parts.Count - 1);
                 continue;
+            }
+
+            if (part.Length > MaxNameLength)
+            {
+                throw new BlockDriverException(ErrorKind.InvalidArgument,
+                    $"layer tar: \"{ByteNames.Display(name[..Math.Min(name.Length, 300)])}\" has a name of {part.Length} bytes (at most {MaxNameLength}).");
             }
 
             parts.Add(range);
