@@ -33,6 +33,7 @@ public sealed partial class TarFuzzTests(ITestOutputHelper output) : IDisposable
 
         List<(string Name, byte[] Tar)> corpus = [.. TarCases.All.Select(c => (c.Key, Build(c.Value).ToArray()))];
         corpus.Add(("gnu long name", [.. LongNameTar()]));
+        corpus.Add(("gnu sparse", TarHeaderTests.GnuSparseTar().Tar));
         corpus.Add(("whiteouts", Build(Dir("a"), File("a/x", "1"), Dir("b"), File(B("a/.wh.x"), []), File(B("b/.wh..wh..opq"), []), File(B(".wh.b"), [])).ToArray()));
 
         var outcomes = new SortedDictionary<string, int>(StringComparer.Ordinal);

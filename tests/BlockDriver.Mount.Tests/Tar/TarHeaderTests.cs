@@ -151,39 +151,10 @@ public sealed class TarHeaderTests : IDisposable
     [Fact]
     public async Task A_gnu_sparse_header_with_extension_blocks_applies_with_its_holes()
     {
-        // Six regions: four in the header, two in an extension block; each 512 bytes of data, 64 KiB apart.
-        (long Offset, byte[] Data)[] regions = [.. Enumerable.Range(0, 6).Select(i => ((long)i * 65536, TarCases.Pattern(512, i + 10)))];
-        long realSize = 6 * 65536;
-        byte[] header = Block(B("sparse"), TarTypeFlag.GnuSparse, 6 * 512, gnu: true);
-        for (int i = 0; i < 4; i++)
-        {
-            TarHeaderBlock.WriteNumber(header.AsSpan(386 + (i * 24), 12), regions[i].Offset);
-            TarHeaderBlock.WriteNumber(header.AsSpan(386 + (i * 24) + 12, 12), 512);
-        }
-
-        header[482] = 1;
-        TarHeaderBlock.WriteNumber(header.AsSpan(TarHeaderBlock.GnuRealSize), realSize);
-        TarHeaderBlock.WriteChecksum(header);
-        byte[] extension = new byte[512];
-        for (int i = 0; i < 2; i++)
-        {
-            TarHeaderBlock.WriteNumber(extension.AsSpan(i * 24, 12), regions[4 + i].Offset);
-            TarHeaderBlock.WriteNumber(extension.AsSpan((i * 24) + 12, 12), 512);
-        }
-
-        using var tar = new MemoryStream();
-        tar.Write(header);
-        tar.Write(extension);
-        foreach ((_, byte[] data) in regions)
-        {
-            tar.Write(data);
-        }
-
-        tar.Write(new byte[1024]);
-        tar.Position = 0;
+        (byte[] tar, (long Offset, byte[] Data)[] regions, long realSize) = GnuSparseTar();
         string root = _temp.GetFilePath("root");
         Directory.CreateDirectory(root);
-        await LayerTarApplier.ApplyAsync(tar, root);
+        await LayerTarApplier.ApplyAsync(new MemoryStream(tar), root);
 
         byte[] expected = new byte[realSize];
         foreach ((long offset, byte[] data) in regions)
@@ -275,6 +246,42 @@ public sealed class TarHeaderTests : IDisposable
             TarHeaderBlock.WriteChecksum(header);
             return header;
         }
+    }
+
+    /// <summary>A GNU sparse ('S') entry of six 512-byte regions 64 KiB apart, four in the header and two in an
+    /// extension block.</summary>
+    internal static (byte[] Tar, (long Offset, byte[] Data)[] Regions, long RealSize) GnuSparseTar()
+    {
+        // Six regions: four in the header, two in an extension block; each 512 bytes of data, 64 KiB apart.
+        (long Offset, byte[] Data)[] regions = [.. Enumerable.Range(0, 6).Select(i => ((long)i * 65536, TarCases.Pattern(512, i + 10)))];
+        long realSize = 6 * 65536;
+        byte[] header = Block(B("sparse"), TarTypeFlag.GnuSparse, 6 * 512, gnu: true);
+        for (int i = 0; i < 4; i++)
+        {
+            TarHeaderBlock.WriteNumber(header.AsSpan(386 + (i * 24), 12), regions[i].Offset);
+            TarHeaderBlock.WriteNumber(header.AsSpan(386 + (i * 24) + 12, 12), 512);
+        }
+
+        header[482] = 1;
+        TarHeaderBlock.WriteNumber(header.AsSpan(TarHeaderBlock.GnuRealSize), realSize);
+        TarHeaderBlock.WriteChecksum(header);
+        byte[] extension = new byte[512];
+        for (int i = 0; i < 2; i++)
+        {
+            TarHeaderBlock.WriteNumber(extension.AsSpan(i * 24, 12), regions[4 + i].Offset);
+            TarHeaderBlock.WriteNumber(extension.AsSpan((i * 24) + 12, 12), 512);
+        }
+
+        using var tar = new MemoryStream();
+        tar.Write(header);
+        tar.Write(extension);
+        foreach ((_, byte[] data) in regions)
+        {
+            tar.Write(data);
+        }
+
+        tar.Write(new byte[1024]);
+        return (tar.ToArray(), regions, realSize);
     }
 
     /// <summary>A header block (ustar or GNU magic) with its checksum.</summary>
