@@ -109,7 +109,7 @@ public sealed class LayerComparison : IAsyncDisposable
     public long DiffSize()
     {
         ObjectDisposedException.ThrowIf(_disposed, this);
-        return LayerChanges.Size(Root, LayerChanges.Compute(BaseRoot, Root));
+        return LayerChanges.DiffSize(BaseRoot, Root);
     }
 
     /// <summary>Writes the layer tar of the differences (deletions as whiteouts) to <paramref name="output"/>.</summary>

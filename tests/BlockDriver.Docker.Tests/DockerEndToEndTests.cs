@@ -241,6 +241,11 @@ public sealed class DockerEndToEndTests(ITestOutputHelper output)
         // up both (the runner's old loop device stays held by its container, and is said so), remounts, and keeper's
         // data (flushed when it stopped) is all there.
         await docker.RunOkAsync("run", "-d", "--name", "runner", Busybox, "sleep", "600");
+
+        // run -d returns once the process started, maybe before it paged in its binary: under load a kill then made
+        // that page-in fail, the container exit, and its device go free. An exec that reads the file system waits
+        // until the container really runs on it.
+        await docker.RunOkAsync("exec", "runner", "cat", "/data/hello.txt");
         await env.Daemon.KillAsync();
         await env.Daemon.StartAsync();
         Assert.Contains("of the previous daemon is still held", env.Daemon.Log, StringComparison.Ordinal);
