@@ -181,6 +181,11 @@ public sealed class StoreService : IHostedService, IAsyncDisposable
     /// (<see cref="LayerContent.DiffAsync"/>).</summary>
     public Task<IReadOnlyList<LayerChange>> DiffAsync(string layer, Stream output, CancellationToken ct) => LayerContent.DiffAsync(ActiveMounter(), layer, output, ct);
 
+    /// <summary>Mounts <paramref name="layer"/> and its ancestor <paramref name="baseLayer"/> (null: an empty tree)
+    /// read-only for a comparison (<see cref="LayerComparison.OpenAsync"/>); dispose it to unmount.</summary>
+    public Task<LayerComparison> OpenComparisonAsync(string layer, string? baseLayer, CancellationToken ct) =>
+        LayerComparison.OpenAsync(ActiveMounter(), layer, baseLayer, ct);
+
     private LayerMounter ActiveMounter() =>
         _mounter is { } mounter && !_stopped ? mounter : throw new BlockDriverException(ErrorKind.Unavailable, $"the daemon for {Root} is stopping.");
 

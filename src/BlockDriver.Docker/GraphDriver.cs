@@ -35,8 +35,14 @@ namespace BlockDriver.Docker;
 /// <c>STORE/run/docker-NAME.lingering</c>: after a daemon crash the daemon makes the recorded mounts again, and
 /// <see cref="StartAsync"/> schedules the unmount of those nobody holds. A pending unmount that finds the file
 /// system busy tries again after another delay.</para>
-/// <para><b>Concurrency.</b> Every operation holds the <see cref="LayerLocks"/> of the layers it touches; the store
-/// and the mounter serialise the rest.</para>
+/// <para><b>Concurrency and lock order.</b> Every operation holds the <see cref="LayerLocks"/> of the layers it
+/// touches, taken together in ordinal order; under them it may take, in this order and each only for the call, the
+/// daemon's mount gate (<see cref="StoreService"/>), the mounter's gate (<see cref="LayerMounter"/>) and the store's
+/// mutex and leases (<see cref="LayerStore"/>). No lock is held while a response streams: Diff, Changes and DiffSize
+/// hold the layer locks only while their mounts are taken (<see cref="LayerComparison"/>), and the mount references
+/// keep the file systems there while the tar streams, so dockerd may create and fill a layer over the same parent
+/// before it reads a Diff (its layer Register does), and a client that stops reading stalls nobody. ApplyDiff holds
+/// the lock of its own new layer, which nothing else uses, while it reads the request's tar.</para>
 /// </remarks>
 public sealed class GraphDriver
 {
@@ -385,7 +391,8 @@ public sealed class GraphDriver
     }
 
     /// <summary>ApplyDiff: applies layer tar <paramref name="tar"/> to the layer Create made (mounted for the purpose),
-    /// seals it, and returns the bytes of file content applied.</summary>
+    /// seals it, and returns the bytes of file content applied. A tar that fails half way (malformed, hostile, cut
+    /// off) changes nothing: the layer is reverted to an empty child of its parent, as Create made it.</summary>
     /// <exception cref="BlockDriverException">ReadOnly (the layer is sealed), InUse (mounted by Get), InvalidArgument
     /// (a parent other than the layer's, a hostile tar).</exception>
     public async Task<long> ApplyDiffAsync(string? id, string? parent, Stream tar, CancellationToken ct)
@@ -406,35 +413,109 @@ public sealed class GraphDriver
             throw new BlockDriverException(ErrorKind.InUse, $"layer {layerId} is mounted at {mount.Directory}: ApplyDiff needs it unmounted (Put every Get).");
         }
 
-        long bytes = await _service.ApplyTarAsync(layerId, tar, ct).ConfigureAwait(false);
+        long bytes;
+        try
+        {
+            bytes = await _service.ApplyTarAsync(layerId, tar, ct).ConfigureAwait(false);
+        }
+        catch (Exception ex) when (layer.Parent is not null)
+        {
+            // A tar refused half way (or a client gone) leaves the layer as Create made it: an empty child of its
+            // parent, so a retried pull applies onto nothing stale.
+            try
+            {
+                await Store.RevertAsync(layerId, layer.Parent, CancellationToken.None).ConfigureAwait(false);
+                Log.ApplyRolledBack(_logger, layerId, ex.Message);
+            }
+            catch (BlockDriverException revert)
+            {
+                // The tar's error is the one dockerd shows; the layer keeps what was applied until it is removed.
+                Log.ApplyRollbackFailed(_logger, layerId, revert.Message, ex.Message);
+            }
+
+            throw;
+        }
+
         await Store.SealAsync(layerId, ct: CancellationToken.None).ConfigureAwait(false);
         return bytes;
     }
 
-    /// <summary>Changes: what the layer changed relative to its parent, listed as Docker lists them
-    /// (<see cref="DockerChanges"/>).</summary>
-    public Task<IReadOnlyList<LayerChange>> ChangesAsync(string? id, string? parent, CancellationToken ct) =>
-        WithParentAsync(id, parent, async layerId => DockerChanges.WithParentDirectories(await _service.ChangesAsync(layerId, ct).ConfigureAwait(false)), ct);
+    /// <summary>Changes: what the layer changed relative to <paramref name="parent"/> (see
+    /// <see cref="OpenComparisonAsync"/>), listed as Docker lists them (<see cref="DockerChanges"/>).</summary>
+    public async Task<IReadOnlyList<LayerChange>> ChangesAsync(string? id, string? parent, CancellationToken ct)
+    {
+        LayerComparison comparison = await OpenComparisonAsync(id, parent, ct).ConfigureAwait(false);
+        await using (comparison.ConfigureAwait(false))
+        {
+            return DockerChanges.WithParentDirectories(comparison.Changes());
+        }
+    }
 
-    /// <summary>DiffSize: bytes of regular-file content the layer added or modified relative to its parent (Docker's
-    /// naive DiffSize; <c>docker ps -s</c>'s SIZE).</summary>
-    public Task<long> DiffSizeAsync(string? id, string? parent, CancellationToken ct) =>
-        WithParentAsync(id, parent, layerId => _service.DiffSizeAsync(layerId, ct), ct);
+    /// <summary>DiffSize: bytes of regular-file content the layer added or modified relative to
+    /// <paramref name="parent"/> (Docker's naive DiffSize; <c>docker ps -s</c>'s SIZE).</summary>
+    public async Task<long> DiffSizeAsync(string? id, string? parent, CancellationToken ct)
+    {
+        LayerComparison comparison = await OpenComparisonAsync(id, parent, ct).ConfigureAwait(false);
+        await using (comparison.ConfigureAwait(false))
+        {
+            return comparison.DiffSize();
+        }
+    }
 
-    /// <summary>Diff: writes the layer tar of the layer's changes relative to its parent to <paramref name="output"/>.
-    /// Every check, and the mounts, come before the first byte is written, so a refusal can still be an error
-    /// status.</summary>
-    public async Task DiffAsync(string? id, string? parent, Stream output, CancellationToken ct) =>
-        await WithParentAsync(id, parent, layerId => _service.DiffAsync(layerId, output, ct), ct).ConfigureAwait(false);
+    /// <summary>Diff: writes the layer tar of the layer's changes relative to <paramref name="parent"/> to
+    /// <paramref name="output"/>. Every check, and the mounts, come before the first byte is written, so a refusal
+    /// can still be an error status. No lock is held while the tar streams: dockerd's layer Register opens a Diff and
+    /// creates a layer over the same parent before it reads a byte of it.</summary>
+    public async Task DiffAsync(string? id, string? parent, Stream output, CancellationToken ct)
+    {
+        LayerComparison comparison = await OpenComparisonAsync(id, parent, ct).ConfigureAwait(false);
+        await using (comparison.ConfigureAwait(false))
+        {
+            _ = await comparison.WriteDiffAsync(output, ct).ConfigureAwait(false);
+        }
+    }
 
-    // Holds the locks of the layer and its parent, checks dockerd's parent against the store's, and runs body.
-    private async Task<T> WithParentAsync<T>(string? id, string? parent, Func<string, Task<T>> body, CancellationToken ct)
+    /// <summary>Mounts the layer and what dockerd compares it with, as moby's own drivers read the parent argument
+    /// (NaiveDiffDriver): empty is "no parent: the whole layer" (compared with the empty base file system at the
+    /// bottom of its chain, or with nothing); a layer id is that layer, which must be an ancestor (the direct
+    /// parent, or an older one for <c>docker build --squash</c>). The layer locks are held while the mounts are
+    /// taken, not after: the mount references keep both file systems there while the caller reads them.</summary>
+    /// <exception cref="BlockDriverException">NotFound (unknown layer or parent), InvalidArgument (a parent that is
+    /// not an ancestor).</exception>
+    private async Task<LayerComparison> OpenComparisonAsync(string? id, string? parent, CancellationToken ct)
     {
         string layerId = RequireId(id);
-        string? storeParent = RequireLayer(layerId).Parent;
-        using IDisposable held = await _locks.AcquireAsync([layerId, storeParent], ct).ConfigureAwait(false);
-        CheckParent(RequireLayer(layerId), parent);
-        return await body(layerId).ConfigureAwait(false);
+        string? dockerParent = parent is { Length: > 0 } p ? p : null;
+        if (dockerParent is not null)
+        {
+            LayerIds.Validate(dockerParent);
+        }
+
+        string? baseId = ComparisonBase(RequireLayer(layerId), dockerParent);
+        using IDisposable held = await _locks.AcquireAsync([layerId, baseId], ct).ConfigureAwait(false);
+        baseId = ComparisonBase(RequireLayer(layerId), dockerParent);
+        return await _service.OpenComparisonAsync(layerId, baseId, CancellationToken.None).ConfigureAwait(false);
+    }
+
+    // The store layer a Docker parent argument names (see OpenComparisonAsync).
+    private string? ComparisonBase(Layer layer, string? dockerParent)
+    {
+        if (dockerParent is null)
+        {
+            Layer root = layer;
+            while (root.Parent is string up)
+            {
+                root = RequireLayer(up);
+            }
+
+            return root.Id != layer.Id && IsBaseFilesystem(root) ? root.Id : null;
+        }
+
+        Layer ancestor = Store.Find(dockerParent) ?? throw new BlockDriverException(ErrorKind.NotFound, $"parent layer {dockerParent} does not exist.");
+        return LayerComparison.IsAncestor(Store, layer, ancestor.Id)
+            ? ancestor.Id
+            : throw new BlockDriverException(ErrorKind.InvalidArgument,
+                $"layer {dockerParent} is not an ancestor of layer {layer.Id}: a layer is compared with its parent, an older ancestor, or nothing.");
     }
 
     // dockerd names the parent it created the layer on; "" is the base file system (or no parent at all).
@@ -445,7 +526,7 @@ public sealed class GraphDriver
         if (given != actual)
         {
             throw new BlockDriverException(ErrorKind.InvalidArgument,
-                $"layer {layer.Id}'s parent is {(actual.Length == 0 ? "none (the base file system)" : actual)}, not {(given.Length == 0 ? "none" : given)}: blockdriver compares a layer with its own parent only.");
+                $"layer {layer.Id}'s parent is {(actual.Length == 0 ? "none (the base file system)" : actual)}, not {(given.Length == 0 ? "none" : given)}: ApplyDiff applies onto the layer's own parent.");
         }
     }
 

@@ -43,4 +43,10 @@ internal static partial class Log
 
     [LoggerMessage(13, LogLevel.Information, "Layer {Layer} was lingering when the daemon died and was mounted again at start: unmounting it in {Seconds} s unless a Get takes it")]
     public static partial void RecoveredLingering(ILogger logger, string layer, double seconds);
+
+    [LoggerMessage(14, LogLevel.Warning, "ApplyDiff {Layer} failed; the layer is back to empty as Create made it: {Error}")]
+    public static partial void ApplyRolledBack(ILogger logger, string layer, string error);
+
+    [LoggerMessage(15, LogLevel.Error, "ApplyDiff {Layer} failed and the layer could not be reverted to empty ({RevertError}); it keeps what was applied until it is removed: {Error}")]
+    public static partial void ApplyRollbackFailed(ILogger logger, string layer, string revertError, string error);
 }

@@ -20,43 +20,13 @@ public static class LayerContent
     /// <see cref="LayerTarApplier.ApplyAsync"/>).</summary>
     /// <exception cref="BlockDriverException">ReadOnly when the layer is sealed or mounted read-only; the errors of
     /// <see cref="LayerMounter.MountAsync"/> and of the tar applier (InvalidArgument for a hostile tar).</exception>
-    public static Task<long> ApplyTarAsync(LayerMounter mounter, string layerId, Stream tar, CancellationToken ct = default)
-    {
-        ArgumentNullException.ThrowIfNull(tar);
-        return WithMountsAsync(mounter, layerId, writable: true, withParent: false,
-            (root, _) => LayerTarApplier.ApplyAsync(tar, root, ct), ct);
-    }
-
-    /// <summary>What layer <paramref name="layerId"/> changed relative to its parent: added, modified and deleted
-    /// paths, parents before children (<see cref="LayerChanges.Compute"/>).</summary>
-    public static Task<IReadOnlyList<LayerChange>> ChangesAsync(LayerMounter mounter, string layerId, CancellationToken ct = default) =>
-        WithMountsAsync(mounter, layerId, writable: false, withParent: true,
-            (root, parent) => Task.FromResult(LayerChanges.Compute(parent, root)), ct);
-
-    /// <summary>Bytes of regular-file content that layer <paramref name="layerId"/> added or modified relative to its
-    /// parent: Docker's DiffSize.</summary>
-    public static Task<long> DiffSizeAsync(LayerMounter mounter, string layerId, CancellationToken ct = default) =>
-        WithMountsAsync(mounter, layerId, writable: false, withParent: true,
-            (root, parent) => Task.FromResult(LayerChanges.Size(root, LayerChanges.Compute(parent, root))), ct);
-
-    /// <summary>Writes the layer tar of <paramref name="layerId"/>'s differences from its parent (deletions as
-    /// whiteouts) to <paramref name="output"/> and returns the changes it holds.</summary>
-    public static Task<IReadOnlyList<LayerChange>> DiffAsync(LayerMounter mounter, string layerId, Stream output, CancellationToken ct = default)
-    {
-        ArgumentNullException.ThrowIfNull(output);
-        return WithMountsAsync(mounter, layerId, writable: false, withParent: true,
-            (root, parent) => LayerTarWriter.WriteDiffAsync(parent, root, output, ct), ct);
-    }
-
-    // Mounts the layer (read-write when writable, else read-only) and, with withParent, its parent read-only, runs
-    // body on their roots, and unmounts what it mounted, even when body fails.
-    private static async Task<T> WithMountsAsync<T>(LayerMounter mounter, string layerId, bool writable, bool withParent,
-        Func<string, string?, Task<T>> body, CancellationToken ct)
+    public static async Task<long> ApplyTarAsync(LayerMounter mounter, string layerId, Stream tar, CancellationToken ct = default)
     {
         ArgumentNullException.ThrowIfNull(mounter);
         ArgumentNullException.ThrowIfNull(layerId);
+        ArgumentNullException.ThrowIfNull(tar);
         Layer layer = mounter.Store.Get(layerId);
-        if (writable && layer.IsSealed)
+        if (layer.IsSealed)
         {
             throw new BlockDriverException(ErrorKind.ReadOnly, $"layer {layerId} is sealed; a tar can only be applied to a writable layer.");
         }
@@ -65,11 +35,8 @@ public static class LayerContent
         Exception? failure = null;
         try
         {
-            string root = await UseOrMountAsync(mounter, layer.Id, readOnly: !writable, mounted, ct).ConfigureAwait(false);
-            string? parentRoot = withParent && layer.Parent is string parent
-                ? await UseOrMountAsync(mounter, parent, readOnly: true, mounted, ct).ConfigureAwait(false)
-                : null;
-            return await body(root, parentRoot).ConfigureAwait(false);
+            string root = await UseOrMountAsync(mounter, layer.Id, readOnly: false, mounted, ct).ConfigureAwait(false);
+            return await LayerTarApplier.ApplyAsync(tar, root, ct).ConfigureAwait(false);
         }
         catch (Exception ex)
         {
@@ -82,9 +49,41 @@ public static class LayerContent
         }
     }
 
+    /// <summary>What layer <paramref name="layerId"/> changed relative to its parent: added, modified and deleted
+    /// paths, parents before children (<see cref="LayerChanges.Compute"/>).</summary>
+    public static async Task<IReadOnlyList<LayerChange>> ChangesAsync(LayerMounter mounter, string layerId, CancellationToken ct = default)
+    {
+        await using LayerComparison comparison = await LayerComparison.OpenAsync(mounter, layerId, ParentOf(mounter, layerId), ct).ConfigureAwait(false);
+        return comparison.Changes();
+    }
+
+    /// <summary>Bytes of regular-file content that layer <paramref name="layerId"/> added or modified relative to its
+    /// parent: Docker's DiffSize.</summary>
+    public static async Task<long> DiffSizeAsync(LayerMounter mounter, string layerId, CancellationToken ct = default)
+    {
+        await using LayerComparison comparison = await LayerComparison.OpenAsync(mounter, layerId, ParentOf(mounter, layerId), ct).ConfigureAwait(false);
+        return comparison.DiffSize();
+    }
+
+    /// <summary>Writes the layer tar of <paramref name="layerId"/>'s differences from its parent (deletions as
+    /// whiteouts) to <paramref name="output"/> and returns the changes it holds.</summary>
+    public static async Task<IReadOnlyList<LayerChange>> DiffAsync(LayerMounter mounter, string layerId, Stream output, CancellationToken ct = default)
+    {
+        ArgumentNullException.ThrowIfNull(output);
+        await using LayerComparison comparison = await LayerComparison.OpenAsync(mounter, layerId, ParentOf(mounter, layerId), ct).ConfigureAwait(false);
+        return await comparison.WriteDiffAsync(output, ct).ConfigureAwait(false);
+    }
+
+    private static string? ParentOf(LayerMounter mounter, string layerId)
+    {
+        ArgumentNullException.ThrowIfNull(mounter);
+        ArgumentNullException.ThrowIfNull(layerId);
+        return mounter.Store.Get(layerId).Parent;
+    }
+
     // The layer's mount, shared (one more reference) when the mounter has it mounted already (a running container's
     // layer, or a parent another operation is reading), else a new one in a temporary directory.
-    private static async Task<string> UseOrMountAsync(LayerMounter mounter, string layerId, bool readOnly, List<string> mounted, CancellationToken ct)
+    internal static async Task<string> UseOrMountAsync(LayerMounter mounter, string layerId, bool readOnly, List<string> mounted, CancellationToken ct)
     {
         string directory = Path.Combine(mounter.Store.Paths.Mounts, TemporaryPrefix + Guid.NewGuid().ToString("N"));
         Directory.CreateDirectory(directory);
@@ -119,7 +118,7 @@ public static class LayerContent
         }
     }
 
-    private static async Task UnmountAllAsync(LayerMounter mounter, List<string> mounted, Exception? failure)
+    internal static async Task UnmountAllAsync(LayerMounter mounter, List<string> mounted, Exception? failure)
     {
         var failures = new List<Exception>();
         for (int i = mounted.Count - 1; i >= 0; i--)

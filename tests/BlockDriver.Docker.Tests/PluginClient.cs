@@ -78,6 +78,16 @@ internal sealed class PluginClient : IDisposable
         return (response.StatusCode, await response.Content.ReadAsByteArrayAsync());
     }
 
+    /// <summary>Diff with its body left unread: the response as soon as its headers came, the tar still streaming.</summary>
+    public async Task<HttpResponseMessage> OpenDiffAsync(string id, string parent, CancellationToken ct = default)
+    {
+        using var request = new HttpRequestMessage(HttpMethod.Post, "/GraphDriver.Diff")
+        {
+            Content = new ByteArrayContent(Encoding.UTF8.GetBytes(JsonSerializer.Serialize(new { ID = id, Parent = parent }) + "\n")),
+        };
+        return await _http.SendAsync(request, HttpCompletionOption.ResponseHeadersRead, ct);
+    }
+
     /// <summary>Sends a request with another HTTP method than POST.</summary>
     public async Task<PluginReply> SendAsync(HttpMethod method, string path)
     {

@@ -51,14 +51,16 @@ public sealed class PluginErrorTests(ITestOutputHelper output)
         await plugin.OkAsync("Create", new { ID = "l1" });
         Assert.Contains("layer l1 already exists", await plugin.FailAsync("Create", new { ID = "l1" }), StringComparison.Ordinal);
 
-        // A hostile tar: refused, nothing written outside, the layer stays writable (dockerd removes it).
-        byte[] hostile = LayerTar.Build(LayerTar.Dir("etc"), LayerTar.File("../escape", "out\n"));
+        // A hostile tar: refused after its first entries went in, nothing written outside, and the layer is as Create
+        // made it (empty and writable), so a retry applies onto nothing stale.
+        byte[] hostile = LayerTar.Build(LayerTar.Dir("etc"), LayerTar.File("etc/early", "in\n"), LayerTar.File("../escape", "out\n"));
         PluginReply refused = await plugin.ApplyDiffAsync("l1", "", hostile);
         Assert.Equal(HttpStatusCode.InternalServerError, refused.Status);
         Assert.Contains("layer tar", refused.Err, StringComparison.Ordinal);
         Assert.False(File.Exists(Path.Combine(test.Root, "mnt", "escape")));
         Assert.False(File.Exists(test.Dir("escape")));
         Assert.Equal("writable", await StateAsync(plugin, "l1"));
+        Assert.Equal(0, (await plugin.OkAsync("Changes", new { ID = "l1" })).GetProperty("Changes").GetArrayLength());
         Assert.Empty(test.LayerMounts());
 
         // ApplyDiff: a wrong parent, then a good tar, then again to the sealed layer.
@@ -93,14 +95,18 @@ public sealed class PluginErrorTests(ITestOutputHelper output)
             await plugin.FailAsync("CreateReadWrite", new { ID = "c2", Parent = "c1" }), StringComparison.Ordinal);
         Assert.Equal("writable", await StateAsync(plugin, "c1"));
 
-        // Diff/Changes/DiffSize with a parent other than the layer's; Diff says so before streaming.
-        Assert.Contains("layer c1's parent is l1, not l0", await plugin.FailAsync("Changes", new { ID = "c1", Parent = "l0" }), StringComparison.Ordinal);
-        Assert.Contains("layer c1's parent is l1, not none", await plugin.FailAsync("DiffSize", new { ID = "c1" }), StringComparison.Ordinal);
-        (HttpStatusCode diffStatus, byte[] diffBody) = await plugin.DiffAsync("c1", "l0");
+        // Diff/Changes/DiffSize compare with what dockerd names: an unknown layer or one outside the chain is refused,
+        // and Diff says so before streaming; no parent is the whole layer.
+        Assert.Contains("parent layer l0 does not exist", await plugin.FailAsync("Changes", new { ID = "c1", Parent = "l0" }), StringComparison.Ordinal);
+        await plugin.OkAsync("Create", new { ID = "u1" });
+        Assert.Contains("layer u1 is not an ancestor of layer c1", await plugin.FailAsync("DiffSize", new { ID = "c1", Parent = "u1" }), StringComparison.Ordinal);
+        (HttpStatusCode diffStatus, byte[] diffBody) = await plugin.DiffAsync("c1", "u1");
         Assert.Equal(HttpStatusCode.InternalServerError, diffStatus);
-        Assert.Contains("layer c1's parent is l1, not l0", JsonDocument.Parse(diffBody).RootElement.GetProperty("Err").GetString(), StringComparison.Ordinal);
+        Assert.Contains("layer u1 is not an ancestor of layer c1", JsonDocument.Parse(diffBody).RootElement.GetProperty("Err").GetString(), StringComparison.Ordinal);
         (HttpStatusCode unknownDiff, _) = await plugin.DiffAsync("nope", "");
         Assert.Equal(HttpStatusCode.InternalServerError, unknownDiff);
+        Assert.Contains("/etc/motd", (await plugin.OkAsync("Changes", new { ID = "c1" })).GetProperty("Changes").EnumerateArray().Select(c => c.GetProperty("Path").GetString()));
+        Assert.Equal(0, (await plugin.OkAsync("Changes", new { ID = "c1", Parent = "l1" })).GetProperty("Changes").GetArrayLength());
 
         // ApplyDiff to a mounted writable layer is refused.
         await plugin.OkAsync("Create", new { ID = "l3", Parent = "l1" });
