@@ -76,13 +76,9 @@ public abstract class DebianImageTests<TFixture> : IClassFixture<TFixture>, IDis
         Assert.Equal(seen, await Reference.RunOkAsync("run", "--rm", tag, "sh", "-c", Check));
 
         // Every layer holds what the same build on overlayfs holds.
-        IReadOnlyList<SortedDictionary<string, string>> ours = await SavedLayersAsync(Docker, tag, "ours");
-        IReadOnlyList<SortedDictionary<string, string>> theirs = await SavedLayersAsync(Reference, tag, "theirs");
-        Assert.Equal(theirs.Count, ours.Count);
-        for (int i = 1; i < ours.Count; i++)
-        {
-            TarContent.AssertSame(theirs[i], ours[i], $"{tag} layer {i} of {ours.Count}");
-        }
+        IReadOnlyList<IReadOnlyDictionary<string, string>> ours = await SavedLayersAsync(Docker, tag, "ours");
+        IReadOnlyList<IReadOnlyDictionary<string, string>> theirs = await SavedLayersAsync(Reference, tag, "theirs");
+        TarContent.AssertSameLayers(theirs, ours, tag, _output.WriteLine);
 
         Assert.Contains(ours, layer => layer.TryGetValue("usr/local/bin/rawenv", out string? line) && line.Contains("security.capability=", StringComparison.Ordinal));
 
@@ -143,8 +139,6 @@ public abstract class DebianImageTests<TFixture> : IClassFixture<TFixture>, IDis
                 Lines(await Docker.RunOkAsync("diff", "live")).Order(StringComparer.Ordinal));
             Assert.Contains("A /root/copied.txt", Lines(await Docker.RunOkAsync("diff", "live")));
 
-            await CheckSizesAsync("live");
-
             // docker commit of the running container (paused meanwhile), then run.
             foreach (Dockerd docker in new[] { Docker, Reference })
             {
@@ -153,16 +147,18 @@ public abstract class DebianImageTests<TFixture> : IClassFixture<TFixture>, IDis
 
             Assert.Equal("copied in from the host\nnew\n1000 2\n",
                 await Docker.RunOkAsync("run", "--rm", "live:1", "sh", "-c", "cat /root/copied.txt /root/new.txt; stat -c '%u %h' /root/new.txt"));
-            IReadOnlyList<SortedDictionary<string, string>> ours = await SavedLayersAsync(Docker, "live:1", "live-ours");
-            IReadOnlyList<SortedDictionary<string, string>> theirs = await SavedLayersAsync(Reference, "live:1", "live-theirs");
+            IReadOnlyList<IReadOnlyDictionary<string, string>> ours = await SavedLayersAsync(Docker, "live:1", "live-ours");
+            IReadOnlyList<IReadOnlyDictionary<string, string>> theirs = await SavedLayersAsync(Reference, "live:1", "live-theirs");
             Assert.Equal(2, ours.Count);
-            TarContent.AssertSame(Without(theirs[1], ContainerFiles), Without(ours[1], ContainerFiles), "the committed layer");
+            TarContent.AssertSameLayers(theirs, ours, "live:1, committed from the running container", _output.WriteLine);
 
             // docker export: the container's whole file system.
             SortedDictionary<string, string> exportedOurs = await ExportAsync(Docker, "live", "export-ours.tar");
             SortedDictionary<string, string> exportedTheirs = await ExportAsync(Reference, "live", "export-theirs.tar");
             Assert.InRange(exportedOurs.Count, 10_000, 20_000);
             TarContent.AssertSame(Without(exportedTheirs, ContainerFiles), Without(exportedOurs, ContainerFiles), "docker export");
+
+            await CheckSizesAsync("live");
         }
         finally
         {
@@ -189,17 +185,14 @@ public abstract class DebianImageTests<TFixture> : IClassFixture<TFixture>, IDis
         string third = _work.GetFilePath("third.tar");
         await Docker.RunOkAsync(null, TimeSpan.FromMinutes(4), "save", "-o", third, "seedling:1");
 
-        IReadOnlyList<SortedDictionary<string, string>> saved = await TarContent.SavedLayersAsync(first, _work.GetFilePath("first"));
-        IReadOnlyList<SortedDictionary<string, string>> viaReference = await TarContent.SavedLayersAsync(second, _work.GetFilePath("second"));
-        IReadOnlyList<SortedDictionary<string, string>> back = await TarContent.SavedLayersAsync(third, _work.GetFilePath("third"));
+        IReadOnlyList<IReadOnlyDictionary<string, string>> saved = await TarContent.SavedLayersAsync(first, _work.GetFilePath("first"));
+        IReadOnlyList<IReadOnlyDictionary<string, string>> viaReference = await TarContent.SavedLayersAsync(second, _work.GetFilePath("second"));
+        IReadOnlyList<IReadOnlyDictionary<string, string>> back = await TarContent.SavedLayersAsync(third, _work.GetFilePath("third"));
         Assert.Equal(2, saved.Count);
         Assert.Equal(2, viaReference.Count);
         Assert.Equal(2, back.Count);
-        for (int i = 0; i < saved.Count; i++)
-        {
-            TarContent.AssertSame(saved[i], viaReference[i], $"layer {i} loaded into the reference");
-            TarContent.AssertSame(saved[i], back[i], $"layer {i} loaded back");
-        }
+        TarContent.AssertSameLayers(saved, viaReference, "seedling:1 loaded into the reference", _output.WriteLine);
+        TarContent.AssertSameLayers(saved, back, "seedling:1 loaded back", _output.WriteLine);
 
         Assert.Contains(".wh.issue.net", saved[1].Keys.Select(Path.GetFileName));
         Assert.Equal("grown\n", await Docker.RunOkAsync("run", "--rm", "seedling:1", "cat", "/opt/seedling/b"));
@@ -215,7 +208,7 @@ public abstract class DebianImageTests<TFixture> : IClassFixture<TFixture>, IDis
     // Files dockerd bind-mounts or writes per container: their contents name the container.
     private static readonly string[] ContainerFiles = ["etc/hostname", "etc/hosts", "etc/resolv.conf", ".dockerenv"];
 
-    private static SortedDictionary<string, string> Without(SortedDictionary<string, string> entries, string[] names) =>
+    private static SortedDictionary<string, string> Without(IReadOnlyDictionary<string, string> entries, string[] names) =>
         new(entries.Where(e => !names.Contains(e.Key)).ToDictionary(), StringComparer.Ordinal);
 
     /// <summary>docker ps -s and system df against the store: on a graphdriver plugin SIZE is the plugin's DiffSize,
@@ -261,11 +254,11 @@ public abstract class DebianImageTests<TFixture> : IClassFixture<TFixture>, IDis
         return result.Stdout + result.Stderr;
     }
 
-    private async Task<IReadOnlyList<SortedDictionary<string, string>>> SavedLayersAsync(Dockerd docker, string image, string name)
+    private async Task<IReadOnlyList<IReadOnlyDictionary<string, string>>> SavedLayersAsync(Dockerd docker, string image, string name)
     {
         string tar = _work.GetFilePath(name + ".tar");
         await docker.RunOkAsync(null, TimeSpan.FromMinutes(4), "save", "-o", tar, image);
-        IReadOnlyList<SortedDictionary<string, string>> layers = await TarContent.SavedLayersAsync(tar, _work.GetFilePath(name));
+        IReadOnlyList<IReadOnlyDictionary<string, string>> layers = await TarContent.SavedLayersAsync(tar, _work.GetFilePath(name));
         File.Delete(tar);
         Directory.Delete(_work.GetFilePath(name), recursive: true);
         return layers;

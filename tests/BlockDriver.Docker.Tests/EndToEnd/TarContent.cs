@@ -30,6 +30,14 @@ internal static class TarContent
         while (reader.GetNextEntry() is { } entry)
         {
             string name = Normalize(entry.Name);
+            if (Path.GetFileName(name).StartsWith(".wh.", StringComparison.Ordinal))
+            {
+                // A whiteout's mode means nothing, and overlay2's whiteouts share one inode, so its tar stores all but
+                // the first as hard links to the first.
+                lines[name] = "whiteout";
+                continue;
+            }
+
             if (entry.EntryType == TarEntryType.HardLink)
             {
                 links[name] = Normalize(entry.LinkName);
@@ -95,13 +103,13 @@ internal static class TarContent
     /// <summary>The layers of a <c>docker save</c> tar (either dockerd's own format or the OCI layout of the containerd
     /// image store; both list the layers in manifest.json), base first. <paramref name="scratch"/> is an empty directory
     /// to unpack into.</summary>
-    public static async Task<IReadOnlyList<SortedDictionary<string, string>>> SavedLayersAsync(string saveTar, string scratch)
+    public static async Task<IReadOnlyList<IReadOnlyDictionary<string, string>>> SavedLayersAsync(string saveTar, string scratch)
     {
         Directory.CreateDirectory(scratch);
         await TarFile.ExtractToDirectoryAsync(saveTar, scratch, overwriteFiles: false);
         using JsonDocument manifest = JsonDocument.Parse(await File.ReadAllTextAsync(Path.Combine(scratch, "manifest.json")));
         JsonElement image = manifest.RootElement.EnumerateArray().Single();
-        var layers = new List<SortedDictionary<string, string>>();
+        var layers = new List<IReadOnlyDictionary<string, string>>();
         foreach (JsonElement layer in image.GetProperty("Layers").EnumerateArray())
         {
             await using FileStream stream = File.OpenRead(Path.Combine(scratch, layer.GetString()!));
@@ -114,15 +122,86 @@ internal static class TarContent
     /// <summary>Fails listing (up to 30 of) the paths whose entries differ, are missing or are extra.</summary>
     public static void AssertSame(IReadOnlyDictionary<string, string> expected, IReadOnlyDictionary<string, string> actual, string what)
     {
-        List<string> differences =
-        [
-            .. expected.Where(e => !actual.ContainsKey(e.Key)).Select(e => $"  missing {e.Key}: {e.Value}"),
-            .. actual.Where(a => !expected.ContainsKey(a.Key)).Select(a => $"  extra   {a.Key}: {a.Value}"),
-            .. expected.Where(e => actual.TryGetValue(e.Key, out string? a) && a != e.Value)
-                .Select(e => $"  differs {e.Key}:\n    expected {e.Value}\n    actual   {actual[e.Key]}"),
-        ];
-        Assert.True(differences.Count == 0,
-            $"{what}: {differences.Count} of {expected.Count} entries differ:\n{string.Join('\n', differences.Take(30))}");
+        string? differences = Differences(expected, actual, what);
+        Assert.True(differences is null, differences);
+    }
+
+    /// <summary>Each layer of <paramref name="actual"/> against the same of <paramref name="expected"/>; fails with
+    /// the differences of every layer that differs. Two differences that change nothing in the image are let through
+    /// and told to <paramref name="note"/>: a directory entry the expected layer has and the actual lacks while its
+    /// lower layers hold the same directory unchanged (overlayfs copies up every ancestor of a change), and a hard
+    /// link of the expected layer to a file of a lower layer (overlayfs copies up the linked file too; Docker's own
+    /// naive diff stores only the new name).</summary>
+    public static void AssertSameLayers(IReadOnlyList<IReadOnlyDictionary<string, string>> expected,
+        IReadOnlyList<IReadOnlyDictionary<string, string>> actual, string what, Action<string> note)
+    {
+        Assert.True(expected.Count == actual.Count, $"{what}: {actual.Count} layers, expected {expected.Count}");
+        var lower = new Dictionary<string, string>(StringComparer.Ordinal);
+        var differences = new List<string>();
+        for (int i = 0; i < actual.Count; i++)
+        {
+            string layer = $"{what}, layer {i + 1} of {actual.Count}";
+            if (Differences(expected[i], actual[i], layer, lower, note) is string difference)
+            {
+                differences.Add(difference);
+            }
+
+            foreach ((string name, string line) in actual[i])
+            {
+                lower[name] = line;
+            }
+        }
+
+        Assert.True(differences.Count == 0, string.Join('\n', differences));
+    }
+
+    /// <summary>The paths whose entries differ, are missing or are extra (up to 30), or null when none does.</summary>
+    public static string? Differences(IReadOnlyDictionary<string, string> expected, IReadOnlyDictionary<string, string> actual, string what) =>
+        Differences(expected, actual, what, new Dictionary<string, string>(), _ => { });
+
+    private static string? Differences(IReadOnlyDictionary<string, string> expected, IReadOnlyDictionary<string, string> actual, string what,
+        IReadOnlyDictionary<string, string> lower, Action<string> note)
+    {
+        var differences = new List<string>();
+        foreach ((string name, string line) in expected)
+        {
+            (string body, string[] links) = Split(line);
+            if (!actual.TryGetValue(name, out string? ours))
+            {
+                if (body.StartsWith("dir ", StringComparison.Ordinal) && lower.GetValueOrDefault(name) == line)
+                {
+                    note($"{what}: {name}/ unchanged from the lower layers: in the reference's layer, not in ours");
+                }
+                else if (links.Length > 1 && links.Any(actual.ContainsKey))
+                {
+                    note($"{what}: {name} is a hard link the reference's layer copied up, ours did not");
+                }
+                else
+                {
+                    differences.Add($"  missing {name}: {line}");
+                }
+
+                continue;
+            }
+
+            (string ourBody, string[] ourLinks) = Split(ours);
+            bool linksComparable = links.All(actual.ContainsKey);
+            if (ourBody != body || (linksComparable && !links.SequenceEqual(ourLinks)))
+            {
+                differences.Add($"  differs {name}:\n    expected {line}\n    actual   {ours}");
+            }
+        }
+
+        differences.AddRange(actual.Where(a => !expected.ContainsKey(a.Key)).Select(a => $"  extra   {a.Key}: {a.Value}"));
+        return differences.Count == 0
+            ? null
+            : $"{what}: {differences.Count} of {expected.Count} entries differ:\n{string.Join('\n', differences.Take(30))}";
+    }
+
+    private static (string Body, string[] Links) Split(string line)
+    {
+        int at = line.IndexOf(" links ", StringComparison.Ordinal);
+        return at < 0 ? (line, []) : (line[..at], line[(at + " links ".Length)..].Split(','));
     }
 
     private static string Normalize(string name)
