@@ -20,7 +20,9 @@ namespace BlockDriver.Daemon;
 /// devices and removes its stale FUSE mount; then each recorded mount is made again (unless
 /// <see cref="DaemonOptions.Remount"/> is false). Data is safe: what a dead daemon had acknowledged (fsync,
 /// sync) was flushed to the layer's VHDX file, whose log is replayed when the layer opens again.</para>
-/// <para>Mount operations are serialised with the state file's rewrite, so the file always matches the mounts.</para>
+/// <para>Each mount operation rewrites the state file after it, under a gate held for the rewrite only (never across
+/// the mounter's kernel calls), with the mounts as they are at that moment, so the newest rewrite is the newest
+/// state.</para>
 /// </remarks>
 public sealed class StoreService : IHostedService, IAsyncDisposable
 {
@@ -112,19 +114,13 @@ public sealed class StoreService : IHostedService, IAsyncDisposable
             throw new BlockDriverException(ErrorKind.InvalidArgument, $"{directory}: the mount directory must be an absolute path.");
         }
 
-        await _gate.WaitAsync(ct).ConfigureAwait(false);
-        try
-        {
-            LayerMounter mounter = ActiveMounter();
-            MountInfo info = await mounter.MountAsync(layer, directory, readOnly, ct).ConfigureAwait(false);
-            SaveState(mounter);
-            Log.Mounted(_logger, info.LayerId, info.Directory, info.LoopDevice, info.ReadOnly ? "ro" : "rw", info.References);
-            return ToJson(info);
-        }
-        finally
-        {
-            _gate.Release();
-        }
+        // The mounter serialises what needs it; the gate is not held across its kernel calls, only the state file's
+        // rewrite, which records the mounts as they are then (so the last rewrite is always the newest state).
+        LayerMounter mounter = ActiveMounter();
+        MountInfo info = await mounter.MountAsync(layer, directory, readOnly, ct).ConfigureAwait(false);
+        await RecordAsync(mounter).ConfigureAwait(false);
+        Log.Mounted(_logger, info.LayerId, info.Directory, info.LoopDevice, info.ReadOnly ? "ro" : "rw", info.References);
+        return ToJson(info);
     }
 
     /// <summary>Drops one reference to the mount at <paramref name="directory"/>; returns the references left.</summary>
@@ -136,21 +132,13 @@ public sealed class StoreService : IHostedService, IAsyncDisposable
             throw new BlockDriverException(ErrorKind.InvalidArgument, $"{directory}: the mount directory must be an absolute path.");
         }
 
-        await _gate.WaitAsync(ct).ConfigureAwait(false);
-        try
-        {
-            LayerMounter mounter = ActiveMounter();
-            await mounter.UnmountAsync(directory, ct).ConfigureAwait(false);
-            SaveState(mounter);
-            string full = Path.TrimEndingDirectorySeparator(Path.GetFullPath(directory));
-            int left = mounter.List().FirstOrDefault(m => m.Directory == full)?.References ?? 0;
-            Log.Unmounted(_logger, full, left);
-            return left;
-        }
-        finally
-        {
-            _gate.Release();
-        }
+        LayerMounter mounter = ActiveMounter();
+        await mounter.UnmountAsync(directory, ct).ConfigureAwait(false);
+        await RecordAsync(mounter).ConfigureAwait(false);
+        string full = Path.TrimEndingDirectorySeparator(Path.GetFullPath(directory));
+        int left = mounter.List().FirstOrDefault(m => m.Directory == full)?.References ?? 0;
+        Log.Unmounted(_logger, full, left);
+        return left;
     }
 
     /// <summary>The mounts, oldest first.</summary>
@@ -190,6 +178,24 @@ public sealed class StoreService : IHostedService, IAsyncDisposable
         _mounter is { } mounter && !_stopped ? mounter : throw new BlockDriverException(ErrorKind.Unavailable, $"the daemon for {Root} is stopping.");
 
     private static MountJson ToJson(MountInfo m) => new(m.LayerId, m.Directory, m.LoopDevice, m.FuseFile, m.ReadOnly, m.References);
+
+    // Rewrites the state file with the mounts as they are now, unless the daemon is stopping (its stop writes or
+    // removes the file itself).
+    private async Task RecordAsync(LayerMounter mounter)
+    {
+        await _gate.WaitAsync().ConfigureAwait(false);
+        try
+        {
+            if (!_stopped)
+            {
+                SaveState(mounter);
+            }
+        }
+        finally
+        {
+            _gate.Release();
+        }
+    }
 
     // The temporary mounts of layer content operations (STORE/mnt/.tmp-*) are not recorded: they are not remade
     // after a crash, and the mounter's start cleans up what they left.

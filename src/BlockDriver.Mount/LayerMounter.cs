@@ -23,13 +23,22 @@ namespace BlockDriver.Mount;
 /// InUse (the layer is mounted elsewhere or open by someone else, the directory is already a mount point, the file
 /// system is busy at unmount), ReadOnly (a read-write mount of a sealed layer), InvalidArgument (the layer holds
 /// no ext4 file system), Unavailable (no loop or FUSE support, mount(2) refused, an I/O error while flushing).</para>
-/// <para>Thread-safe: operations are serialised. The caller owns the store; dispose the mounter first.</para>
+/// <para>Thread-safe. The mounter's gate guards its tables only and is never held across a kernel call (mount,
+/// umount, syncfs, loop attach/detach) that may wait on the FUSE server: a mount or unmount marks its entry as in
+/// progress under the gate, does the kernel work outside it, and settles the entry under the gate again, so one slow
+/// unmount (a large write-back) does not hold up mounts and unmounts of other layers. An operation that meets an
+/// entry in progress for the same directory or layer waits for it to settle and looks again. Lock order: the gate,
+/// then the FUSE server's set-up gate, then the store's leases. The caller owns the store; dispose the mounter
+/// first.</para>
 /// </remarks>
 public sealed class LayerMounter : IAsyncDisposable
 {
     private static readonly TimeSpan BusyRetry = TimeSpan.FromSeconds(2);
     private static readonly TimeSpan StaleDetachWait = TimeSpan.FromSeconds(2);
     private readonly SemaphoreSlim _gate = new(1, 1);
+
+    // Guards the FUSE server's creation (a kernel mount, and the cleanup of a dead predecessor's devices).
+    private readonly SemaphoreSlim _serverGate = new(1, 1);
     private readonly List<Entry> _entries = [];
     private readonly List<LayerAttachment> _devices = [];
     private FuseDeviceServer? _server;
@@ -61,16 +70,8 @@ public sealed class LayerMounter : IAsyncDisposable
     /// <exception cref="BlockDriverException">InUse when a live process serves <see cref="FuseDirectory"/>.</exception>
     public async Task StartAsync(CancellationToken ct = default)
     {
-        await _gate.WaitAsync(ct).ConfigureAwait(false);
-        try
-        {
-            ObjectDisposedException.ThrowIf(_disposed, this);
-            await ServerAsync(ct).ConfigureAwait(false);
-        }
-        finally
-        {
-            _gate.Release();
-        }
+        ObjectDisposedException.ThrowIf(_disposed, this);
+        _ = await ServerAsync(ct).ConfigureAwait(false);
     }
 
     /// <summary>Mounts layer <paramref name="layerId"/> at <paramref name="directory"/> (created if missing), or, if
@@ -98,60 +99,111 @@ public sealed class LayerMounter : IAsyncDisposable
     {
         ArgumentNullException.ThrowIfNull(layerId);
         string full = NormalizeDirectory(directory);
-        await _gate.WaitAsync(ct).ConfigureAwait(false);
-        try
+        while (true)
         {
-            ObjectDisposedException.ThrowIf(_disposed, this);
-            Layer layer = Store.Get(layerId);
-            bool ro = readOnly || layer.IsSealed;
-            if (FindByDirectory(full) is Entry existing)
-            {
-                if (existing.Attachment.Name != layer.Id || existing.ReadOnly != ro)
-                {
-                    throw new BlockDriverException(ErrorKind.InUse,
-                        $"{full} already has layer {existing.Attachment.Name} mounted {(existing.ReadOnly ? "read-only" : "read-write")}.");
-                }
-
-                existing.References++;
-                return existing.ToInfo();
-            }
-
-            if (_entries.Find(e => e.Attachment.Name == layer.Id) is Entry elsewhere)
-            {
-                if (!share)
-                {
-                    throw new BlockDriverException(ErrorKind.InUse, $"layer {layer.Id} is already mounted at {elsewhere.Directory}.");
-                }
-
-                if (!ro && elsewhere.ReadOnly)
-                {
-                    throw new BlockDriverException(ErrorKind.ReadOnly, $"layer {layer.Id} is mounted read-only at {elsewhere.Directory}.");
-                }
-
-                elsewhere.References++;
-                return elsewhere.ToInfo();
-            }
-
-            Directory.CreateDirectory(full);
-            if (MountInfoEntry.ReadAll().Any(e => e.MountPoint == full))
-            {
-                throw new BlockDriverException(ErrorKind.InUse, $"{full} is already a mount point.");
-            }
-
-            LayerAttachment attachment = await AttachCoreAsync(layer.Id, writable: !ro, ct).ConfigureAwait(false);
+            Task? busy = null;
+            Entry? mine = null;
+            bool ro;
+            await _gate.WaitAsync(ct).ConfigureAwait(false);
             try
             {
-                await KernelCall.RunAsync(() => MountFileSystem(attachment, full, ro, layer.Id), CancellationToken.None).ConfigureAwait(false);
+                ObjectDisposedException.ThrowIf(_disposed, this);
+                Layer layer = Store.Get(layerId);
+                ro = readOnly || layer.IsSealed;
+                Entry? existing = FindByDirectory(full) ?? _entries.Find(e => e.LayerId == layer.Id);
+                if (existing is { Transition: { } transition })
+                {
+                    busy = transition.Task;
+                }
+                else if (existing is not null && existing.Directory == full)
+                {
+                    if (existing.LayerId != layer.Id || existing.ReadOnly != ro)
+                    {
+                        throw new BlockDriverException(ErrorKind.InUse,
+                            $"{full} already has layer {existing.LayerId} mounted {(existing.ReadOnly ? "read-only" : "read-write")}.");
+                    }
+
+                    existing.References++;
+                    return existing.ToInfo();
+                }
+                else if (existing is not null)
+                {
+                    if (!share)
+                    {
+                        throw new BlockDriverException(ErrorKind.InUse, $"layer {layer.Id} is already mounted at {existing.Directory}.");
+                    }
+
+                    if (!ro && existing.ReadOnly)
+                    {
+                        throw new BlockDriverException(ErrorKind.ReadOnly, $"layer {layer.Id} is mounted read-only at {existing.Directory}.");
+                    }
+
+                    existing.References++;
+                    return existing.ToInfo();
+                }
+
+                if (busy is null)
+                {
+                    Directory.CreateDirectory(full);
+                    if (MountInfoEntry.ReadAll().Any(e => e.MountPoint == full))
+                    {
+                        throw new BlockDriverException(ErrorKind.InUse, $"{full} is already a mount point.");
+                    }
+
+                    mine = Entry.Begin(layer.Id, full, ro, _entries);
+                }
             }
-            catch (Exception ex)
+            finally
             {
-                await ReleaseAfterFailureAsync(attachment, ex).ConfigureAwait(false);
+                _gate.Release();
+            }
+
+            if (mine is null)
+            {
+                // Another caller is mounting or unmounting this directory or layer: look again once it settled.
+                await busy!.WaitAsync(ct).ConfigureAwait(false);
+                continue;
+            }
+
+            // Outside the gate: attaching and mounting are kernel calls that go through the FUSE server.
+            try
+            {
+                LayerAttachment attachment = await AttachCoreAsync(mine.LayerId, writable: !ro, ct).ConfigureAwait(false);
+                try
+                {
+                    await KernelCall.RunAsync(() => MountFileSystem(attachment, full, ro, mine.LayerId), CancellationToken.None).ConfigureAwait(false);
+                }
+                catch (Exception ex)
+                {
+                    await ReleaseAfterFailureAsync(attachment, ex).ConfigureAwait(false);
+                    throw;
+                }
+
+                mine.Attachment = attachment;
+            }
+            catch
+            {
+                await SettleAsync(mine, keep: false).ConfigureAwait(false);
                 throw;
             }
 
-            var entry = new Entry(attachment, full, ro);
-            _entries.Add(entry);
-            return entry.ToInfo();
+            return (await SettleAsync(mine, keep: true).ConfigureAwait(false)).ToInfo();
+        }
+    }
+
+    // Ends an entry's mount or unmount: kept (mounted) or removed, and its waiters woken.
+    private async Task<Entry> SettleAsync(Entry entry, bool keep)
+    {
+        await _gate.WaitAsync().ConfigureAwait(false);
+        try
+        {
+            if (!keep)
+            {
+                _entries.Remove(entry);
+            }
+
+            entry.EndTransition();
+            return entry;
         }
         finally
         {
@@ -167,22 +219,52 @@ public sealed class LayerMounter : IAsyncDisposable
     public async Task UnmountAsync(string directory, CancellationToken ct = default)
     {
         string full = NormalizeDirectory(directory);
-        await _gate.WaitAsync(ct).ConfigureAwait(false);
-        try
+        while (true)
         {
-            ObjectDisposedException.ThrowIf(_disposed, this);
-            Entry entry = FindByDirectory(full) ?? throw new BlockDriverException(ErrorKind.NotFound, $"no layer is mounted at {full} by this mounter.");
-            if (entry.References > 1)
+            Entry entry;
+            Task? busy;
+            await _gate.WaitAsync(ct).ConfigureAwait(false);
+            try
             {
-                entry.References--;
-                return;
+                ObjectDisposedException.ThrowIf(_disposed, this);
+                entry = FindByDirectory(full) ?? throw new BlockDriverException(ErrorKind.NotFound, $"no layer is mounted at {full} by this mounter.");
+                busy = entry.Transition?.Task;
+                if (busy is null)
+                {
+                    if (entry.References > 1)
+                    {
+                        entry.References--;
+                        return;
+                    }
+
+                    entry.BeginTransition();
+                }
+            }
+            finally
+            {
+                _gate.Release();
             }
 
-            await TeardownAsync(entry).ConfigureAwait(false);
-        }
-        finally
-        {
-            _gate.Release();
+            if (busy is not null)
+            {
+                // Being mounted or unmounted by another caller: look again once it settled.
+                await busy.WaitAsync(ct).ConfigureAwait(false);
+                continue;
+            }
+
+            // Outside the gate: syncfs, umount and the loop detach wait on the FUSE server.
+            try
+            {
+                await TeardownAsync(entry).ConfigureAwait(false);
+            }
+            catch
+            {
+                _ = await SettleAsync(entry, keep: true).ConfigureAwait(false);
+                throw;
+            }
+
+            _ = await SettleAsync(entry, keep: false).ConfigureAwait(false);
+            return;
         }
     }
 
@@ -192,7 +274,7 @@ public sealed class LayerMounter : IAsyncDisposable
         _gate.Wait();
         try
         {
-            return [.. _entries.Select(e => e.ToInfo())];
+            return [.. _entries.Where(e => e.Transition is null).Select(e => e.ToInfo())];
         }
         finally
         {
@@ -207,7 +289,7 @@ public sealed class LayerMounter : IAsyncDisposable
         _gate.Wait();
         try
         {
-            return _entries.Find(e => e.Attachment.Name == layerId)?.ToInfo();
+            return _entries.Find(e => e.LayerId == layerId && e.Transition is null)?.ToInfo();
         }
         finally
         {
@@ -229,12 +311,44 @@ public sealed class LayerMounter : IAsyncDisposable
             }
 
             _disposed = true;
+        }
+        finally
+        {
+            _gate.Release();
+        }
+
+        // Mounts and unmounts in progress end first (new ones are refused from here).
+        while (true)
+        {
+            Task? pending;
+            await _gate.WaitAsync().ConfigureAwait(false);
+            try
+            {
+                pending = _entries.Find(e => e.Transition is not null)?.Transition?.Task;
+            }
+            finally
+            {
+                _gate.Release();
+            }
+
+            if (pending is null)
+            {
+                break;
+            }
+
+            await pending.ConfigureAwait(false);
+        }
+
+        await _gate.WaitAsync().ConfigureAwait(false);
+        try
+        {
             var failures = new List<Exception>();
             for (int i = _entries.Count - 1; i >= 0; i--)
             {
                 try
                 {
                     await TeardownAsync(_entries[i]).ConfigureAwait(false);
+                    _entries.RemoveAt(i);
                 }
                 catch (Exception ex)
                 {
@@ -266,7 +380,7 @@ public sealed class LayerMounter : IAsyncDisposable
             if (failures.Count > 0)
             {
                 throw new AggregateException($"Unmounting the layers of {Store.Root} failed; still mounted: " +
-                    string.Join(", ", _entries.Select(e => $"{e.Attachment.Name} at {e.Directory}")
+                    string.Join(", ", _entries.Select(e => $"{e.LayerId} at {e.Directory}")
                         .Concat(_devices.Select(d => $"{d.Name} attached as {d.Loop.Path}"))), failures);
             }
         }
@@ -301,7 +415,7 @@ public sealed class LayerMounter : IAsyncDisposable
                 throw new BlockDriverException(ErrorKind.ReadOnly, $"layer {layer.Id} is sealed; it can only be attached read-only.");
             }
 
-            if (_entries.Find(e => e.Attachment.Name == layer.Id) is Entry mounted)
+            if (_entries.Find(e => e.LayerId == layer.Id) is Entry mounted)
             {
                 throw new BlockDriverException(ErrorKind.InUse, $"layer {layer.Id} is already mounted at {mounted.Directory}.");
             }
@@ -388,7 +502,7 @@ public sealed class LayerMounter : IAsyncDisposable
         try
         {
             ObjectDisposedException.ThrowIf(_disposed, this);
-            if (_entries.Find(e => e.Attachment.Name == layerId) is Entry elsewhere)
+            if (_entries.Find(e => e.LayerId == layerId) is Entry elsewhere)
             {
                 throw new BlockDriverException(ErrorKind.InUse, $"layer {layerId} is already mounted at {elsewhere.Directory}.");
             }
@@ -460,11 +574,20 @@ public sealed class LayerMounter : IAsyncDisposable
     // Under _gate: the FUSE server, mounted on first use after cleaning what a dead process left in FuseDirectory.
     private async Task<FuseDeviceServer> ServerAsync(CancellationToken ct)
     {
-        if (_server is not null)
+        await _serverGate.WaitAsync(ct).ConfigureAwait(false);
+        try
         {
-            return _server;
+            return _server ??= await CreateServerAsync(ct).ConfigureAwait(false);
         }
+        finally
+        {
+            _serverGate.Release();
+        }
+    }
 
+    // Under _serverGate.
+    private async Task<FuseDeviceServer> CreateServerAsync(CancellationToken ct)
+    {
         // Listed before the stale FUSE mount goes: once it is detached, the loop devices' backing files no longer
         // show its path. Nothing is done to them unless CleanupStaleAsync finds the mount's server dead.
         string prefix = FuseDirectory + "/";
@@ -477,8 +600,7 @@ public sealed class LayerMounter : IAsyncDisposable
 
         await FuseMounts.CleanupStaleAsync(FuseDirectory, ct: ct).ConfigureAwait(false);
         HeldStaleDevices = await KernelCall.RunAsync(() => CleanStaleLoopDevices(loops), ct).ConfigureAwait(false);
-        _server = await FuseDeviceServer.MountAsync(FuseDirectory, ct: ct).ConfigureAwait(false);
-        return _server;
+        return await FuseDeviceServer.MountAsync(FuseDirectory, ct: ct).ConfigureAwait(false);
     }
 
     // No live server serves FuseDirectory (CleanupStaleAsync would have thrown InUse): every loop device still bound
@@ -558,8 +680,9 @@ public sealed class LayerMounter : IAsyncDisposable
         }
     }
 
-    // Under _gate. Each step is recorded as done, so that a failed teardown resumes where it stopped.
-    private async Task TeardownAsync(Entry entry)
+    // On an entry being unmounted (its transition marks it as ours), outside the gate. Each step is recorded as done,
+    // so that a failed teardown resumes where it stopped.
+    private static async Task TeardownAsync(Entry entry)
     {
         if (entry.FileSystemMounted)
         {
@@ -567,8 +690,7 @@ public sealed class LayerMounter : IAsyncDisposable
             entry.FileSystemMounted = false;
         }
 
-        await entry.Attachment.ReleaseAsync().ConfigureAwait(false);
-        _entries.Remove(entry);
+        await entry.Attachment!.ReleaseAsync().ConfigureAwait(false);
     }
 
     private static void UnmountFileSystem(Entry entry)
@@ -589,7 +711,7 @@ public sealed class LayerMounter : IAsyncDisposable
                 {
                     int errno = Marshal.GetLastPInvokeError();
                     throw new BlockDriverException(ErrorKind.Unavailable,
-                        $"flushing the file system of layer {entry.Attachment.Name} at {entry.Directory} failed: {MountNative.Describe(errno)}.");
+                        $"flushing the file system of layer {entry.LayerId} at {entry.Directory} failed: {MountNative.Describe(errno)}.");
                 }
             }
             finally
@@ -616,25 +738,56 @@ public sealed class LayerMounter : IAsyncDisposable
             }
 
             throw new BlockDriverException(errno == MountNative.EBUSY ? ErrorKind.InUse : ErrorKind.Unavailable,
-                $"unmounting layer {entry.Attachment.Name} at {entry.Directory} failed: {MountNative.Describe(errno)}.");
+                $"unmounting layer {entry.LayerId} at {entry.Directory} failed: {MountNative.Describe(errno)}.");
         }
     }
 
     private Entry? FindByDirectory(string directory) => _entries.Find(e => e.Directory == directory);
 
-    private sealed class Entry(LayerAttachment attachment, string directory, bool readOnly)
+    // A mount: in progress (Transition set: being mounted, Attachment not yet set, or being unmounted) or settled.
+    // Guarded by _gate.
+    private sealed class Entry
     {
-        public LayerAttachment Attachment { get; } = attachment;
+        private Entry(string layerId, string directory, bool readOnly)
+        {
+            LayerId = layerId;
+            Directory = directory;
+            ReadOnly = readOnly;
+        }
 
-        public string Directory { get; } = directory;
+        public string LayerId { get; }
 
-        public bool ReadOnly { get; } = readOnly;
+        public string Directory { get; }
+
+        public bool ReadOnly { get; }
+
+        public LayerAttachment? Attachment { get; set; }
 
         public int References { get; set; } = 1;
 
         public bool FileSystemMounted { get; set; } = true;
 
+        // Completed when the mount or unmount in progress ends; null when settled.
+        public TaskCompletionSource? Transition { get; private set; }
+
+        // A new entry being mounted, listed so that others wait for it instead of mounting the layer again.
+        public static Entry Begin(string layerId, string directory, bool readOnly, List<Entry> entries)
+        {
+            var entry = new Entry(layerId, directory, readOnly);
+            entry.BeginTransition();
+            entries.Add(entry);
+            return entry;
+        }
+
+        public void BeginTransition() => Transition = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+
+        public void EndTransition()
+        {
+            Transition?.SetResult();
+            Transition = null;
+        }
+
         public MountInfo ToInfo() =>
-            new(Attachment.Name, Directory, Attachment.Loop.Path, Attachment.FuseFile, ReadOnly, References);
+            new(LayerId, Directory, Attachment!.Loop.Path, Attachment.FuseFile, ReadOnly, References);
     }
 }

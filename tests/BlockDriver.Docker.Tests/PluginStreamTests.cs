@@ -117,6 +117,19 @@ public sealed class PluginStreamTests(ITestOutputHelper output)
         Assert.Equal(["etc/", "three", "two"], LayerTar.Read(whole).Select(e => e.Name).Order(StringComparer.Ordinal));
         Assert.Equal(7, (await plugin.OkAsync("DiffSize", new { ID = "l3", Parent = "" })).GetProperty("Size").GetInt64());
 
+        // A layer without changes (the classic builder's CMD step commits one) diffs to an empty tar, and both that
+        // tar and no bytes at all (Go's archive/tar reads that as an empty archive) apply as an empty layer.
+        await plugin.OkAsync("CreateReadWrite", new { ID = "unchanged", Parent = "l3" });
+        (status, byte[] empty) = await plugin.DiffAsync("unchanged", "l3");
+        Assert.Equal(HttpStatusCode.OK, status);
+        Assert.Equal(1024, empty.Length);
+        Assert.Empty(LayerTar.Read(empty));
+        await plugin.OkAsync("Create", new { ID = "cmd1", Parent = "l3" });
+        Assert.Null((await plugin.ApplyDiffAsync("cmd1", "l3", empty)).Err);
+        await plugin.OkAsync("Create", new { ID = "cmd2", Parent = "cmd1" });
+        Assert.Null((await plugin.ApplyDiffAsync("cmd2", "cmd1", [])).Err);
+        Assert.Equal(0, (await plugin.OkAsync("Changes", new { ID = "cmd2", Parent = "l3" })).GetProperty("Changes").GetArrayLength());
+
         Assert.Empty(test.LayerMounts());
         await test.StopAndCheckAsync(daemon);
     }

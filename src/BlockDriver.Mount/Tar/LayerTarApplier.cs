@@ -27,7 +27,8 @@ public static class LayerTarApplier
         var unpacked = new HashSet<string>(StringComparer.Ordinal);
         var directoryTimes = new List<(string Path, DateTimeOffset Mtime)>();
         long written = 0;
-        var reader = new TarReader(tar, leaveOpen: true);
+        var counted = new CountingReadStream(tar);
+        var reader = new TarReader(counted, leaveOpen: true);
         await using (reader.ConfigureAwait(false))
         {
             while (true)
@@ -36,6 +37,11 @@ public static class LayerTarApplier
                 try
                 {
                     entry = await reader.GetNextEntryAsync(copyData: false, ct).ConfigureAwait(false);
+                }
+                catch (EndOfStreamException) when (counted.BytesRead == 0)
+                {
+                    // No bytes at all is an empty archive, as Go's archive/tar reads it (dockerd may pass one on).
+                    break;
                 }
                 catch (Exception e) when (e is InvalidDataException or FormatException or EndOfStreamException)
                 {

@@ -37,6 +37,13 @@ public static class LayerTarWriter
             }
         }
 
+        // TarWriter writes the end-of-archive blocks only after an entry; a layer without changes is still a tar (two
+        // zero blocks, as Go's archive/tar writes it), which dockerd stores as the empty layer of a CMD-only step.
+        if (changes.Count == 0)
+        {
+            await output.WriteAsync(new byte[2 * 512], ct).ConfigureAwait(false);
+        }
+
         return changes;
     }
 
