@@ -139,7 +139,7 @@ public abstract class DebianImageTests<TFixture> : IClassFixture<TFixture>, IDis
         string df = await Docker.RunOkAsync("system", "df", "--format", "{{.Type}}\t{{.Size}}");
         _output.WriteLine(df);
         _output.WriteLine(await _fixture.Env.Daemon.CliOkAsync("df"));
-        Assert.Contains($"Containers\t{HumanSize(sizeRw)}", Lines(df));
+        Assert.Contains($"Containers\t{HumanSize(sizeRw, 4)}", Lines(df));
     }
 
     [DockerFact]
@@ -376,8 +376,9 @@ public abstract class DebianImageTests<TFixture> : IClassFixture<TFixture>, IDis
         }
     }
 
-    /// <summary>Sizes as docker prints them (go-units HumanSizeWithPrecision(size, 3)).</summary>
-    private static string HumanSize(long bytes)
+    /// <summary>Sizes as docker prints them: go-units HumanSizeWithPrecision(size, 3) in ps -s, HumanSize (4
+    /// significant digits) in system df.</summary>
+    private static string HumanSize(long bytes, int digits = 3)
     {
         string[] units = ["B", "kB", "MB", "GB", "TB"];
         double value = bytes;
@@ -388,7 +389,7 @@ public abstract class DebianImageTests<TFixture> : IClassFixture<TFixture>, IDis
             unit++;
         }
 
-        return value.ToString("G3", CultureInfo.InvariantCulture) + units[unit];
+        return value.ToString("G" + digits.ToString(CultureInfo.InvariantCulture), CultureInfo.InvariantCulture) + units[unit];
     }
 
     private static string[] Lines(string text) => text.Split('\n', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
