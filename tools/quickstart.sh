@@ -7,9 +7,10 @@
 # `blockdriver daemon --docker` on a store in $BLOCKDRIVER_QUICKSTART_DIR (default /var/lib/blockdriver-quickstart),
 # starts a private dockerd whose storage driver is that plugin (its own data root, exec root and socket there; the
 # host's docker, if any, is not touched), imports a busybox image built from /bin/busybox, runs a few containers
-# that write data, prints `docker ps -s` and `blockdriver df`, then stops everything it started (also on failure or
-# Ctrl+C) and checks that nothing is left mounted. The store and dockerd's data stay in the directory for a look
-# (`blockdriver --root DIR/store layer ls`); delete the directory to forget them.
+# that write data, prints `docker ps -s` and `blockdriver df`, builds a Dockerfile (FROM, COPY, RUN, CMD) with the
+# classic builder and runs it, prints `docker history` of it next to `blockdriver layer ls`, then stops everything it
+# started (also on failure or Ctrl+C) and checks that nothing is left mounted. The store and dockerd's data stay in
+# the directory for a look (`blockdriver --root DIR/store layer ls`); delete the directory to forget them.
 set -euo pipefail
 
 repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -21,6 +22,7 @@ docker_dir=$base/docker
 docker_socket=$docker_dir/docker.sock
 docker=(/usr/bin/docker -H "unix://$docker_socket")
 image=quickstart/busybox:1
+built=quickstart/built:1
 containers=3
 daemon_pid=""
 dockerd_pid=""
@@ -166,3 +168,30 @@ say "docker system df"
 "${docker[@]}" system df
 say "blockdriver df (the same containers, as the store sees them: size = bytes the layer's file holds)"
 "$blockdriver" --root "$store" df
+
+# A Dockerfile of the usual shape (FROM, COPY, RUN, CMD), on the busybox image so the main job stays quick (a Debian
+# image would need debootstrap first): the classic builder runs RUN in a container and commits it, which streams the
+# container's Diff from the plugin into a new layer's ApplyDiff; CMD commits an empty layer the same way.
+say "docker build of a Dockerfile (FROM $image, COPY, RUN, CMD) on the plugin, classic builder, no network"
+context=$base/build-context
+rm -rf "$context"
+mkdir -p "$context"
+cat >"$context/Dockerfile" <<DOCKERFILE
+FROM $image
+COPY . /app
+RUN sh /app/build.sh
+CMD ["cat", "/app/out/greeting"]
+DOCKERFILE
+cat >"$context/build.sh" <<'BUILD'
+set -e
+mkdir -p /app/out
+echo "hello from a Dockerfile built on blockdriver (made by RUN at $(date -u +%H:%M:%S) on $(uname -m))" >/app/out/greeting
+dd if=/dev/urandom of=/app/out/data bs=64k count=64 2>/dev/null # 4 MiB: a layer docker history shows
+BUILD
+DOCKER_BUILDKIT=0 "${docker[@]}" build --network none -t "$built" "$context"
+say "docker run --rm $built"
+"${docker[@]}" run --rm "$built"
+say "docker history $built (each layer dockerd made is a sealed layer of the store, below)"
+"${docker[@]}" history "$built"
+say "blockdriver layer ls (the store's layers: the base file system, the image's, the build's)"
+"$blockdriver" --root "$store" layer ls

@@ -15,12 +15,14 @@ namespace BlockDriver.Containerd;
 /// <remarks>
 /// <para><b>Mapping.</b> Prepare(key, parent) creates a writable child layer of the parent's layer (of the store's
 /// ext4 base file system layer when parent is ""), View the same attached read-only; Commit(name, key) detaches the
-/// device (which flushes the layer), seals the layer and renames the snapshot; Remove detaches and removes the
-/// layer. Key spaces are per snapshotter name (the requests' <c>snapshotter</c> field).</para>
+/// device (which flushes the layer), seals the layer and renames the snapshot, or, while the device is mounted, freezes
+/// the mount and snapshots the layer under it (the committed snapshot is a new sealed layer, the mount goes on over a
+/// retired child); Remove detaches and removes the layer. Key spaces are per snapshotter name (the requests'
+/// <c>snapshotter</c> field).</para>
 /// <para><b>Errors</b> (<see cref="BlockDriverException"/>, translated by <see cref="StatusMapping"/>): NotFound
 /// (unknown key, name or parent), AlreadyExists (key or name taken), InvalidArgument (empty key, parent not
 /// committed, an immutable field in an update mask, a bad filter, a label over 4096 bytes), InUse (children; the
-/// device still mounted at Commit or Remove) and ReadOnly (committing a view, Mounts of a committed snapshot), both
+/// device still mounted at Remove, or at Commit where this process cannot see the mount) and ReadOnly (committing a view, Mounts of a committed snapshot), both
 /// FailedPrecondition for containerd.</para>
 /// <para>Thread-safe: operations are serialised.</para>
 /// </remarks>
@@ -155,8 +157,10 @@ public sealed class BlockSnapshotter : IDisposable
         }
     }
 
-    /// <summary>Commits active snapshot <paramref name="key"/> as <paramref name="name"/>: detaches its device
-    /// (refused while it is mounted), seals its layer, and gives it <paramref name="labels"/>; the key is gone.</summary>
+    /// <summary>Commits active snapshot <paramref name="key"/> as <paramref name="name"/> with <paramref name="labels"/>;
+    /// the key is gone. Not mounted: its device is detached and its layer sealed. Mounted (in this process's mount
+    /// namespace): everything written through the mount so far becomes the committed snapshot, a new sealed layer,
+    /// and the mount goes on over a retired empty child of it (see <see cref="CommitMountedAsync"/>).</summary>
     public async Task CommitAsync(string snapshotter, string name, string key, IReadOnlyDictionary<string, string> labels, CancellationToken ct = default)
     {
         RequireName(name, "name");
@@ -175,7 +179,13 @@ public sealed class BlockSnapshotter : IDisposable
                 throw new BlockDriverException(ErrorKind.AlreadyExists, $"snapshot {name} already exists.");
             }
 
-            // Detaching flushes the layer (loop device, FUSE file, VHDX); refused while containerd still has it mounted.
+            if (_mounter.FindDevice(active.LayerId) is not null && _mounter.IsDeviceClaimed(active.LayerId))
+            {
+                await CommitMountedAsync(active, name, labels).ConfigureAwait(false);
+                return;
+            }
+
+            // Not mounted: detaching flushes the layer (loop device, FUSE file, VHDX), and the layer itself is sealed.
             bool detached = false;
             if (_mounter.FindDevice(active.LayerId) is not null)
             {
@@ -204,7 +214,8 @@ public sealed class BlockSnapshotter : IDisposable
     }
 
     /// <summary>Removes snapshot <paramref name="key"/> (any kind) and its layer.</summary>
-    /// <remarks>Refused while it has children or its device is mounted. Once the device is detached the snapshot is
+    /// <remarks>Refused while it has children (a committed snapshot's retired active layer counts while it is still
+    /// mounted; once unmounted it is removed first) or its device is mounted. Once the device is detached the snapshot is
     /// marked removed; if removing the layer then fails (someone else has it open), that is logged and retried by
     /// <see cref="CleanupAsync"/> and at the next start.</remarks>
     public async Task RemoveAsync(string snapshotter, string key, CancellationToken ct = default)
@@ -213,10 +224,13 @@ public sealed class BlockSnapshotter : IDisposable
         try
         {
             SnapshotInfo info = Get(snapshotter, key);
-            IReadOnlyList<string> children = _store.Children(info.LayerId);
+            IReadOnlyList<string> children = await RemoveRetiredChildrenAsync(info.LayerId, ct).ConfigureAwait(false);
             if (children.Count > 0)
             {
-                throw new BlockDriverException(ErrorKind.InUse, $"snapshot {key} has {children.Count} child(ren); remove them first.");
+                int retired = children.Count(c => _store.Find(c)?.Labels.ContainsKey(SnapshotLabels.Removing) == true);
+                throw new BlockDriverException(ErrorKind.InUse, retired == 0
+                    ? $"snapshot {key} has {children.Count} child(ren); remove them first."
+                    : $"snapshot {key} was committed while mounted, and that mount ({string.Join(", ", children.Select(c => _mounter.FindDevice(c)).OfType<string>())}) still writes to a child of it; unmount it first.");
             }
 
             if (_mounter.FindDevice(info.LayerId) is not null)
@@ -454,6 +468,123 @@ public sealed class BlockSnapshotter : IDisposable
         }
     }
 
+    // Commit of an active snapshot whose device is mounted (containerd's contract allows it: the mount is the caller's
+    // and outlives the key). The mounter freezes the file system and turns the layer's file into a new sealed layer,
+    // the committed snapshot, with everything written through the mount so far; the active layer goes on as its empty
+    // child under the same loop device and mount, marked removed: writes through the old mount after Commit land
+    // there, never in the committed snapshot, and are dropped when the layer is removed once nobody has it mounted
+    // (by Remove of the committed snapshot, Cleanup, or the next start). The labels record the plan first, so that an
+    // interrupted commit is finished or forgotten by Cleanup.
+    private async Task CommitMountedAsync(SnapshotInfo active, string name, IReadOnlyDictionary<string, string> labels)
+    {
+        string committedId = "ctrd-" + LayerIds.Generate();
+        await _store.UpdateLabelsAsync(active.LayerId, new Dictionary<string, string?>
+        {
+            [SnapshotLabels.Committing] = name,
+            [SnapshotLabels.CommitLayer] = committedId,
+        }, CancellationToken.None).ConfigureAwait(false);
+        Layer committed;
+        try
+        {
+            committed = await _mounter.SnapshotDeviceAsync(active.LayerId, committedId, CancellationToken.None).ConfigureAwait(false);
+        }
+        catch (Exception failure) when (_store.Find(committedId) is null)
+        {
+            try
+            {
+                await _store.UpdateLabelsAsync(active.LayerId, new Dictionary<string, string?>
+                {
+                    [SnapshotLabels.Committing] = null,
+                    [SnapshotLabels.CommitLayer] = null,
+                }, CancellationToken.None).ConfigureAwait(false);
+            }
+            catch (Exception undo)
+            {
+                throw new AggregateException($"committing mounted snapshot {active.Name} failed, and so did undoing it.", failure, undo);
+            }
+
+            throw;
+        }
+
+        await FinishMountedCommitAsync(_store.Get(active.LayerId), committed, name, labels).ConfigureAwait(false);
+        Log.CommittedMounted(_logger, active.Name, name, committed.Id, active.LayerId);
+        if (!_mounter.IsDeviceClaimed(active.LayerId))
+        {
+            // The mount went while the commit waited for it (it was held only by a copy in a new mount namespace).
+            await RemoveRetiredChildrenAsync(committed.Id, CancellationToken.None).ConfigureAwait(false);
+        }
+    }
+
+    // The sealed layer holds the committed data: make it the committed snapshot (the Commit's labels, or the active
+    // snapshot's when they were lost with an interrupted request) and retire the active layer.
+    private async Task FinishMountedCommitAsync(Layer activeLayer, Layer committed, string name, IReadOnlyDictionary<string, string>? labels)
+    {
+        string now = SnapshotLabels.Time(DateTimeOffset.UtcNow);
+        var changes = new Dictionary<string, string?>(StringComparer.Ordinal)
+        {
+            [SnapshotLabels.Snapshotter] = activeLayer.Labels[SnapshotLabels.Snapshotter],
+            [SnapshotLabels.Name] = name,
+            [SnapshotLabels.Kind] = SnapshotLabels.KindName(SnapshotKind.Committed),
+            [SnapshotLabels.Created] = now,
+            [SnapshotLabels.Updated] = now,
+        };
+        if (labels is null)
+        {
+            foreach ((string key, string value) in activeLayer.Labels.Where(l => l.Key.StartsWith(SnapshotLabels.UserPrefix, StringComparison.Ordinal)))
+            {
+                changes[key] = value;
+            }
+        }
+        else
+        {
+            foreach ((string key, string value) in labels)
+            {
+                changes[SnapshotLabels.UserPrefix + key] = value.Length > 0 ? value : null;
+            }
+        }
+
+        await _store.UpdateLabelsAsync(committed.Id, changes, CancellationToken.None).ConfigureAwait(false);
+        await _store.UpdateLabelsAsync(activeLayer.Id, new Dictionary<string, string?>
+        {
+            [SnapshotLabels.Removing] = now,
+            [SnapshotLabels.Committing] = null,
+            [SnapshotLabels.CommitLayer] = null,
+        }, CancellationToken.None).ConfigureAwait(false);
+    }
+
+    // Removes the children of LAYERID that are retired active layers of a commit made while mounted and are no longer
+    // mounted; returns the children left (live snapshots, and retired layers still mounted).
+    private async Task<IReadOnlyList<string>> RemoveRetiredChildrenAsync(string layerId, CancellationToken ct)
+    {
+        var left = new List<string>();
+        foreach (string child in _store.Children(layerId))
+        {
+            if (_store.Find(child) is not { } layer || !layer.Labels.ContainsKey(SnapshotLabels.Snapshotter) ||
+                !layer.Labels.ContainsKey(SnapshotLabels.Removing) || _store.Children(child).Count > 0)
+            {
+                left.Add(child);
+                continue;
+            }
+
+            try
+            {
+                if (_mounter.FindDevice(child) is not null)
+                {
+                    await _mounter.DetachDeviceAsync(child, ct).ConfigureAwait(false);
+                }
+
+                await _store.RemoveAsync(child, ct).ConfigureAwait(false);
+                Log.RetiredRemoved(_logger, child);
+            }
+            catch (BlockDriverException ex) when (ex.Kind == ErrorKind.InUse)
+            {
+                left.Add(child);
+            }
+        }
+
+        return left;
+    }
+
     private async Task UndoCommitAsync(SnapshotInfo active, bool detached, Exception failure)
     {
         try
@@ -532,7 +663,23 @@ public sealed class BlockSnapshotter : IDisposable
             }
             else if (layer.Labels.TryGetValue(SnapshotLabels.Committing, out string? name))
             {
-                if (layer.IsSealed)
+                if (layer.Labels.TryGetValue(SnapshotLabels.CommitLayer, out string? committedId))
+                {
+                    // A commit of a mounted snapshot: finished once its sealed layer exists (the snapshot store's
+                    // journal completed or undid the snapshot itself), else forgotten.
+                    if (_store.Find(committedId) is { IsSealed: true } committed)
+                    {
+                        await FinishMountedCommitAsync(layer, committed, name, labels: null).ConfigureAwait(false);
+                        Log.CleanedUp(_logger, layer.Id, $"finished the commit as {name} (layer {committedId})");
+                    }
+                    else
+                    {
+                        await _store.UpdateLabelsAsync(layer.Id, new Dictionary<string, string?> { [SnapshotLabels.Committing] = null, [SnapshotLabels.CommitLayer] = null }, ct)
+                            .ConfigureAwait(false);
+                        Log.CleanedUp(_logger, layer.Id, $"forgot an unfinished commit as {name}");
+                    }
+                }
+                else if (layer.IsSealed)
                 {
                     // Sealed but not renamed: the commit happened; its labels were lost with the request, so the
                     // active snapshot's stay.

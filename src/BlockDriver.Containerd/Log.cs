@@ -28,6 +28,12 @@ internal static partial class Log
     [LoggerMessage(8, LogLevel.Information, "Cleanup of layer {LayerId}: {What}")]
     public static partial void CleanedUp(ILogger logger, string layerId, string what);
 
+    [LoggerMessage(11, LogLevel.Debug, "Committed mounted snapshot {Key} as {Name} (layer {LayerId}); its layer {RetiredLayerId} serves the old mount until it is unmounted")]
+    public static partial void CommittedMounted(ILogger logger, string key, string name, string layerId, string retiredLayerId);
+
+    [LoggerMessage(12, LogLevel.Debug, "Removed layer {LayerId}, retired by a commit of a mounted snapshot")]
+    public static partial void RetiredRemoved(ILogger logger, string layerId);
+
     [LoggerMessage(9, LogLevel.Debug, "{Method} failed with {Code}: {Message}")]
     public static partial void RequestFailed(ILogger logger, string method, string code, string message);
 

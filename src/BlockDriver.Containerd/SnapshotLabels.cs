@@ -29,8 +29,14 @@ internal static class SnapshotLabels
     /// commit interrupted after the seal is finished from it at the next start or <c>Cleanup</c>.</summary>
     public const string Committing = "containerd.committing";
 
-    /// <summary>Set when <c>Remove</c> has decided to remove the snapshot: from then on it is gone for containerd,
-    /// and a layer removal that failed is retried by <c>Cleanup</c> and at the next start.</summary>
+    /// <summary>Set with <see cref="Committing"/> when a mounted active snapshot is committed: the id of the sealed layer
+    /// its data becomes (the active layer goes on, retired, under the old mount). A commit interrupted after that layer
+    /// was made is finished from it.</summary>
+    public const string CommitLayer = "containerd.commit-layer";
+
+    /// <summary>Set when <c>Remove</c> has decided to remove the snapshot, or a mounted active snapshot was committed
+    /// (its layer is retired): from then on it is gone for containerd, and a layer removal that failed (the layer is
+    /// still mounted) is retried by <c>Cleanup</c>, by <c>Remove</c> of its parent and at the next start.</summary>
     public const string Removing = "containerd.removing";
 
     /// <summary>Prefix of containerd's own labels.</summary>

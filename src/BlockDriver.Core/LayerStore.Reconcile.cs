@@ -38,7 +38,7 @@ public sealed partial class LayerStore
         var known = new HashSet<string>(layers.Select(l => l.Path), StringComparer.Ordinal);
         foreach (string file in StrayFiles(known))
         {
-            Directory.CreateDirectory(Paths.Quarantine);
+            Directory.CreateDirectory(Paths.Quarantine, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
             string target = Path.Combine(Paths.Quarantine, $"{DateTime.UtcNow:yyyyMMddTHHmmss}-{Path.GetFileName(file)}");
             File.Move(file, target);
             found.Add(new ReconcileAction(Path.GetFileName(file), "file without a catalog row", $"quarantined to {target}"));

@@ -11,13 +11,18 @@ namespace BlockDriver.Core;
 /// then, in one transaction, update the layer rows and delete the journal entry. A crash leaves a journal entry;
 /// the next <see cref="OpenAsync"/> rolls the operation back, or forward once its rename happened
 /// (LayerStore.Reconcile.cs).</para>
-/// <para>Sealed files are made read-only (mode 0444) as a guard for people; the guarantee comes from the store
-/// never opening them for writing.</para>
+/// <para>The store is its owner's alone: directories 0700, writable layer files and the catalog 0600, sealed files
+/// 0400 (read-only as a guard for people; the guarantee comes from the store
+/// never opening them for writing), lock files 0600 opened without following links; modes are set whatever the
+/// umask and repaired at every open.</para>
 /// </remarks>
 public sealed partial class LayerStore : ILayerStore
 {
-    private const UnixFileMode SealedMode = UnixFileMode.UserRead | UnixFileMode.GroupRead | UnixFileMode.OtherRead;
+    // The store is its owner's alone (root's, for a daemon): nobody else may read a layer's bytes, hold its locks or
+    // reach its mounts, whatever the umask.
+    private const UnixFileMode SealedMode = UnixFileMode.UserRead;
     private const UnixFileMode WritableMode = SealedMode | UnixFileMode.UserWrite;
+    private const UnixFileMode DirectoryMode = UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute;
 
     private readonly LayerCatalog _catalog;
     private readonly ChainCache _chains = new();
@@ -68,13 +73,19 @@ public sealed partial class LayerStore : ILayerStore
         }
 
         // The catalog first: a catalog.db that is not ours is refused before anything in the directory changes.
-        Directory.CreateDirectory(paths.Root);
+        Directory.CreateDirectory(paths.Root, DirectoryMode);
         LayerCatalog catalog = LayerCatalog.Open(paths.Catalog, paths.Layers, create: !exists);
         try
         {
-            Directory.CreateDirectory(paths.Layers);
-            Directory.CreateDirectory(paths.Locks);
-            Directory.CreateDirectory(paths.Mounts);
+            // Modes are set, not left to the umask, and repaired at every open (a store made by an older version,
+            // or touched by hand).
+            foreach (string directory in (string[])[paths.Root, paths.Layers, paths.Run, paths.Locks, paths.Mounts])
+            {
+                Directory.CreateDirectory(directory, DirectoryMode);
+                File.SetUnixFileMode(directory, DirectoryMode);
+            }
+
+            File.SetUnixFileMode(paths.Catalog, WritableMode);
         }
         catch
         {
@@ -86,6 +97,7 @@ public sealed partial class LayerStore : ILayerStore
         try
         {
             store._reconciliation = await store.ReconcileAsync(ct).ConfigureAwait(false);
+            store.RepairLayerFileModes();
             return store;
         }
         catch
@@ -194,6 +206,19 @@ public sealed partial class LayerStore : ILayerStore
     {
         _catalog.Dispose();
         return ValueTask.CompletedTask;
+    }
+
+    // Layer files are their owner's alone: 0400 sealed, 0600 writable (files an older version made 0644/0444 too).
+    private void RepairLayerFileModes()
+    {
+        foreach (Layer layer in _catalog.List())
+        {
+            UnixFileMode mode = layer.IsSealed ? SealedMode : WritableMode;
+            if (File.Exists(layer.Path) && File.GetUnixFileMode(layer.Path) != mode)
+            {
+                File.SetUnixFileMode(layer.Path, mode);
+            }
+        }
     }
 
     private static long LayerSize(Layer layer) => File.Exists(layer.Path) ? SparseFile.AllocatedBytes(layer.Path) : 0;

@@ -36,9 +36,28 @@ internal sealed partial class LockFile : IDisposable
     /// <summary>The lock file.</summary>
     public string Path { get; }
 
-    /// <summary>Opens (creating) the lock file; takes no lock.</summary>
-    public static LockFile Open(string path) =>
-        new(path, File.OpenHandle(path, FileMode.OpenOrCreate, FileAccess.ReadWrite, FileShare.ReadWrite | FileShare.Delete));
+    /// <summary>Opens (creating, mode 0600) the lock file; takes no lock. A symbolic link in its place is refused
+    /// (O_NOFOLLOW), so a lock file can never be a way to open some other file.</summary>
+    public static LockFile Open(string path)
+    {
+        const int ORdWr = 0x2, OCreat = 0x40, ONoFollow = 0x20000, OCloExec = 0x80000, Eloop = 40;
+        int fd;
+        do
+        {
+            fd = OpenFile(path, ORdWr | OCreat | ONoFollow | OCloExec, 0x180);
+        }
+        while (fd < 0 && Marshal.GetLastPInvokeError() == Eintr);
+
+        if (fd < 0)
+        {
+            int errno = Marshal.GetLastPInvokeError();
+            throw new IOException(errno == Eloop
+                ? $"{path}: the lock file is a symbolic link; refusing to follow it."
+                : $"{path}: opening the lock file failed: {Marshal.GetPInvokeErrorMessage(errno)} (errno {errno}).");
+        }
+
+        return new LockFile(path, new SafeFileHandle(fd, ownsHandle: true));
+    }
 
     /// <summary>Takes (or converts to) a shared or exclusive lock without waiting. Returns false and the pid of a
     /// process holding a conflicting lock when another process holds one.</summary>
@@ -119,6 +138,9 @@ internal sealed partial class LockFile : IDisposable
         public long Length;
         public int Pid;
     }
+
+    [LibraryImport("libc", EntryPoint = "open", SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
+    private static partial int OpenFile(string path, int flags, int mode);
 
     [LibraryImport("libc", EntryPoint = "fcntl", SetLastError = true)]
     private static partial int Fcntl(SafeFileHandle fd, int command, ref Flock lockInfo);

@@ -19,7 +19,8 @@ namespace BlockDriver.Daemon;
 /// <item><c>POST /v1/base-filesystem?capacity=BYTES</c> → 200 <see cref="LayerContentJson"/> naming the store's base
 /// file system layer of that size, made now if missing</item>
 /// <item><c>POST /v1/layers/ID/apply</c> with a layer tar as the body → 200 <see cref="LayerContentJson"/></item>
-/// <item><c>GET /v1/layers/ID/changes</c> → 200 [<see cref="ChangeJson"/>], parents before children</item>
+/// <item><c>GET /v1/layers/ID/changes</c> → 200 [<see cref="ChangeJson"/>], parents before children; a path that
+/// is not UTF-8 carries its exact bytes in <c>pathBase64</c> beside the lossy <c>path</c></item>
 /// <item><c>GET /v1/layers/ID/diff</c> → 200 and the layer tar of ID's differences from its parent, streamed; a
 /// failure after the first byte aborts the connection, so a client never takes a truncated tar for a whole one</item>
 /// </list>
@@ -143,8 +144,10 @@ public sealed class AdminApi(StoreService store, NbdService nbd, IOptions<Daemon
         }
     }
 
+    // A path that is not UTF-8 also goes as base64 (ChangeJson.PathBase64): JSON strings cannot hold its bytes.
     private static ChangeJson ToJson(LayerChange change) =>
-        new(change.Kind switch { ChangeKind.Added => "added", ChangeKind.Modified => "modified", _ => "deleted" }, change.Path);
+        new(change.Kind switch { ChangeKind.Added => "added", ChangeKind.Modified => "modified", _ => "deleted" }, change.Path,
+            change.IsUtf8 ? null : Convert.ToBase64String(change.RawPath));
 
     private DaemonStatus Status() =>
         new(Environment.ProcessId, store.Root, store.StartedAt, options.Value.Remount, nbd.SocketPath,

@@ -27,7 +27,13 @@ internal sealed class DaemonLock : IDisposable
         try
         {
             // On Unix, FileShare.None is flock(LOCK_EX | LOCK_NB): a second opener fails at once.
-            held = new FileStream(lockPath, FileMode.OpenOrCreate, FileAccess.ReadWrite, FileShare.None);
+            held = new FileStream(lockPath, new FileStreamOptions
+            {
+                Mode = FileMode.OpenOrCreate,
+                Access = FileAccess.ReadWrite,
+                Share = FileShare.None,
+                UnixCreateMode = UnixFileMode.UserRead | UnixFileMode.UserWrite,
+            });
         }
         catch (IOException ex) when (File.Exists(lockPath))
         {

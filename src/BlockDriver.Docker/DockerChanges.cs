@@ -13,13 +13,15 @@ public static class DockerChanges
     public static IReadOnlyList<LayerChange> WithParentDirectories(IReadOnlyList<LayerChange> changes)
     {
         ArgumentNullException.ThrowIfNull(changes);
-        var listed = new HashSet<string>(changes.Select(c => c.Path), StringComparer.Ordinal);
+        // Paths compared as bytes: two names that decode to the same text (Latin-1 "caf\xe9" and a "caf\xef\xbf\xbd")
+        // are different directories.
+        var listed = new HashSet<byte[]>(changes.Select(c => c.RawPath), ByteNames.Comparer);
         var result = new List<LayerChange>(changes.Count);
-        var missing = new List<string>();
+        var missing = new List<byte[]>();
         foreach (LayerChange change in changes)
         {
             missing.Clear();
-            for (string dir = ParentOf(change.Path); dir != "/"; dir = ParentOf(dir))
+            for (byte[] dir = ParentOf(change.RawPath); dir.Length > 1; dir = ParentOf(dir))
             {
                 if (listed.Add(dir))
                 {
@@ -39,9 +41,9 @@ public static class DockerChanges
     }
 
     // "/a/b" → "/a", "/a" → "/".
-    private static string ParentOf(string path)
+    private static byte[] ParentOf(byte[] path)
     {
-        int slash = path.LastIndexOf('/');
-        return slash <= 0 ? "/" : path[..slash];
+        int slash = path.AsSpan().LastIndexOf((byte)'/');
+        return slash <= 0 ? "/"u8.ToArray() : path[..slash];
     }
 }

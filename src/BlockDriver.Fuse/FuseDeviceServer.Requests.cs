@@ -11,7 +11,7 @@ namespace BlockDriver.Fuse;
 // include/uapi/linux/fuse.h (see shared/reference/fuse.md §5); every body starts after the 40-byte fuse_in_header.
 public sealed partial class FuseDeviceServer
 {
-    private const int DirectoryPermissions = 0x1ED; // rwxr-xr-x
+    private const int DirectoryPermissions = 0x1C0; // rwx------: the layer files are the daemon's (root's) alone
     private const uint StatFsBlockSize = 4096;
 
     // Requests up to this size are copied into a buffer of their own size; larger ones (big WRITEs) take the

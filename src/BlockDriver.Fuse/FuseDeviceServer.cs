@@ -286,7 +286,7 @@ public sealed partial class FuseDeviceServer : IAsyncDisposable
         _fds.Add(fd);
         string data = string.Create(CultureInfo.InvariantCulture,
             $"fd={fd},rootmode=40000,user_id={LibC.GetEffectiveUserId()},group_id={LibC.GetEffectiveGroupId()}," +
-            $"allow_other,default_permissions,max_read={_options.MaxWrite}");
+            $"default_permissions,max_read={_options.MaxWrite}");
         if (LibC.Mount(_options.Subtype, _mountPoint, "fuse." + _options.Subtype, LibC.MsNoSuid | LibC.MsNoDev, data) != 0)
         {
             int errno = LastErrno();

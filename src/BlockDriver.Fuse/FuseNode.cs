@@ -17,6 +17,7 @@ internal sealed class FuseNode(ulong nodeId, string name, IBlockDevice device)
     /// <summary>Kernel file handles open on the file (OPEN minus RELEASE). Guarded by the server's lock.</summary>
     public int OpenCount { get; set; }
 
-    /// <summary>Permission bits: rw-r--r--, or r--r--r-- for a read-only device.</summary>
-    public uint Permissions => Device.IsReadOnly ? 0x124u : 0x1A4u;
+    /// <summary>Permission bits: rw-------, or r-------- for a read-only device (the mount has no allow_other: only the
+    /// daemon's user, root, opens them, to attach loop devices).</summary>
+    public uint Permissions => Device.IsReadOnly ? 0x100u : 0x180u;
 }

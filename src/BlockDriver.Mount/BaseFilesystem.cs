@@ -13,7 +13,8 @@ namespace BlockDriver.Mount;
 /// </summary>
 /// <remarks>
 /// <para>Made once per store (per id) by <see cref="EnsureAsync(LayerStore, LayerMounter, string, long, CancellationToken)"/>: a blank layer is attached (FUSE file + loop device) and
-/// <c>mkfs.ext4 -q -F -E lazy_itable_init=0,lazy_journal_init=0,discard</c> runs on it. discard makes mkfs punch
+/// <c>mkfs.ext4 -q -F -E lazy_itable_init=0,lazy_journal_init=0,discard</c> runs on it, and debugfs removes the
+/// <c>lost+found</c> mkfs makes, so that the file system is empty, as a layer with no parent must be. discard makes mkfs punch
 /// the whole device first, so the layer holds only what mkfs writes; no lazy initialisation means the kernel never
 /// writes inode tables or the journal later, from under a container (which would copy them into every container
 /// layer).</para>
@@ -118,6 +119,7 @@ public static class BaseFilesystem
             {
                 await ExternalTool.RunAsync("mkfs.ext4",
                     ["-q", "-F", "-L", "blockdriver", "-E", "lazy_itable_init=0,lazy_journal_init=0,discard", attachment.Loop.Path], ct).ConfigureAwait(false);
+                await RemoveLostFoundAsync(attachment.Loop.Path, ct).ConfigureAwait(false);
             }
             finally
             {
@@ -130,6 +132,22 @@ public static class BaseFilesystem
         {
             await RemoveAfterFailureAsync(store, layerId, failure).ConfigureAwait(false);
             throw;
+        }
+    }
+
+    // mkfs.ext4 always makes /lost+found (there is no option against it), but an image layer or a containerd snapshot
+    // with no parent must be empty, as overlay2's lowest layer and containerd's devmapper snapshotter (which removes it
+    // in Prepare) are. debugfs unlinks it offline, freeing its inode and blocks (a parentless layer's child then stores
+    // nothing of it). e2fsck -fn reads the result clean: e2fsck 1.47 asks for /lost+found only when it has an orphan
+    // to reconnect, and makes it then. debugfs exits 0 even when a request fails, so the result is checked with a
+    // second, read-only debugfs.
+    private static async Task RemoveLostFoundAsync(string device, CancellationToken ct)
+    {
+        await ExternalTool.RunAsync("debugfs", ["-w", "-R", "rmdir /lost+found", device], ct).ConfigureAwait(false);
+        string listing = await ExternalTool.RunAsync("debugfs", ["-R", "ls -p /", device], ct).ConfigureAwait(false);
+        if (listing.Contains("/lost+found/", StringComparison.Ordinal))
+        {
+            throw new BlockDriverException(ErrorKind.Unavailable, $"debugfs could not remove lost+found from the new file system on {device}: {listing}");
         }
     }
 

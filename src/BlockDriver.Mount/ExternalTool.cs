@@ -6,9 +6,9 @@ namespace BlockDriver.Mount;
 /// <summary>Runs a system tool (mkfs.ext4) to completion with its output captured, for the error message.</summary>
 internal static class ExternalTool
 {
-    /// <summary>Runs <paramref name="program"/>; a non-zero exit or a missing program is Unavailable with the
-    /// tool's stderr. Cancellation kills the tool.</summary>
-    public static async Task RunAsync(string program, IReadOnlyList<string> args, CancellationToken ct)
+    /// <summary>Runs <paramref name="program"/> and returns its standard output, trimmed; a non-zero exit or a
+    /// missing program is Unavailable with the tool's stderr. Cancellation kills the tool.</summary>
+    public static async Task<string> RunAsync(string program, IReadOnlyList<string> args, CancellationToken ct)
     {
         var start = new ProcessStartInfo(program)
         {
@@ -53,6 +53,8 @@ internal static class ExternalTool
                 throw new BlockDriverException(ErrorKind.Unavailable,
                     $"{program} {string.Join(' ', args)} exited with {process.ExitCode}: {(output.Length > 0 ? output : standardOutput)}");
             }
+
+            return standardOutput;
         }
     }
 }

@@ -1,19 +1,20 @@
-using BlockDriver.Core;
+using BlockDriver.Abstractions;
 using BlockDriver.Fuse;
 
 namespace BlockDriver.Mount;
 
-/// <summary>An open layer made a kernel block device: its <see cref="LayerDevice"/>, served as FUSE file
+/// <summary>An open layer made a kernel block device: its open layer (a <see cref="BlockDriver.Core.LayerDevice"/>, or a
+/// <see cref="SwitchableLayerDevice"/> over one for a device-only attachment), served as FUSE file
 /// <see cref="Name"/>, and a loop device on that file. <see cref="ReleaseAsync"/> undoes it in reverse; a step that
 /// fails leaves the later ones for a retry.</summary>
-internal sealed class LayerAttachment(LayerDevice device, FuseDeviceServer server, string name, LoopDevice loop)
+internal sealed class LayerAttachment(IBlockDevice device, FuseDeviceServer server, string name, LoopDevice loop)
 {
     // How long the FUSE file removal waits for the kernel to close the file after the loop device let go.
     private static readonly TimeSpan CloseWait = TimeSpan.FromSeconds(10);
     private bool _fileRemoved;
     private bool _deviceDisposed;
 
-    public LayerDevice Device { get; } = device;
+    public IBlockDevice Device { get; } = device;
 
     public string Name { get; } = name;
 

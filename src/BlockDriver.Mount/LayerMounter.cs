@@ -35,6 +35,7 @@ public sealed class LayerMounter : IAsyncDisposable
 {
     private static readonly TimeSpan BusyRetry = TimeSpan.FromSeconds(2);
     private static readonly TimeSpan StaleDetachWait = TimeSpan.FromSeconds(2);
+    private static readonly TimeSpan HiddenClaimWait = TimeSpan.FromSeconds(5);
     private readonly SemaphoreSlim _gate = new(1, 1);
 
     // Guards the FUSE server's creation (a kernel mount, and the cleanup of a dead predecessor's devices).
@@ -425,7 +426,7 @@ public sealed class LayerMounter : IAsyncDisposable
                 throw new BlockDriverException(ErrorKind.InUse, $"layer {layer.Id} is already attached as {attached.Loop.Path}.");
             }
 
-            LayerAttachment attachment = await AttachCoreAsync(layer.Id, writable, ct).ConfigureAwait(false);
+            LayerAttachment attachment = await AttachCoreAsync(layer.Id, writable, ct, switchable: true).ConfigureAwait(false);
             _devices.Add(attachment);
             return attachment.Loop.Path;
         }
@@ -444,6 +445,7 @@ public sealed class LayerMounter : IAsyncDisposable
     public async Task DetachDeviceAsync(string layerId, CancellationToken ct = default)
     {
         ArgumentNullException.ThrowIfNull(layerId);
+        await WaitForHiddenClaimAsync(layerId, BusyRetry, ct).ConfigureAwait(false);
         await _gate.WaitAsync(ct).ConfigureAwait(false);
         try
         {
@@ -473,6 +475,104 @@ public sealed class LayerMounter : IAsyncDisposable
         try
         {
             return _devices.Find(d => d.Name == layerId)?.Loop.Path;
+        }
+        finally
+        {
+            _gate.Release();
+        }
+    }
+
+    /// <summary>True when the device <see cref="AttachDeviceAsync"/> attached for layer <paramref name="layerId"/> is
+    /// mounted or held exclusively by anyone, in any mount namespace (an O_EXCL open fails).</summary>
+    /// <exception cref="BlockDriverException">NotFound when the layer is not attached by this mounter.</exception>
+    public bool IsDeviceClaimed(string layerId)
+    {
+        ArgumentNullException.ThrowIfNull(layerId);
+        _gate.Wait();
+        try
+        {
+            LayerAttachment attachment = _devices.Find(d => d.Name == layerId)
+                ?? throw new BlockDriverException(ErrorKind.NotFound, $"layer {layerId} is not attached as a device by this mounter.");
+            return IsClaimed(attachment);
+        }
+        finally
+        {
+            _gate.Release();
+        }
+    }
+
+    /// <summary>Turns what writable layer <paramref name="layerId"/>, attached by <see cref="AttachDeviceAsync"/>, holds
+    /// now into sealed layer <paramref name="snapshotId"/> while its device stays attached and mounted: the file
+    /// systems mounted on the device are frozen (FIFREEZE: everything written through them is flushed down, and ext4
+    /// leaves its journal empty and the image clean), the layer is closed, <see cref="LayerStore.SnapshotAsync"/>
+    /// makes its file the sealed snapshot and an empty child of it the layer, which is opened again under the same
+    /// loop device, and the file systems are thawed. Writes after this go to the layer, now a child of the snapshot;
+    /// the snapshot never changes again.</summary>
+    /// <returns>The sealed snapshot layer.</returns>
+    /// <exception cref="BlockDriverException">NotFound (not attached by this mounter), ReadOnly (attached read-only),
+    /// InUse (the device is claimed but mounted in no mount namespace this process sees, or a file system on it is
+    /// frozen already), the errors of <see cref="LayerStore.SnapshotAsync"/> (the layer is then as it was).</exception>
+    public async Task<Layer> SnapshotDeviceAsync(string layerId, string snapshotId, CancellationToken ct = default)
+    {
+        ArgumentNullException.ThrowIfNull(layerId);
+        ArgumentNullException.ThrowIfNull(snapshotId);
+        await WaitForHiddenClaimAsync(layerId, HiddenClaimWait, ct).ConfigureAwait(false);
+        await _gate.WaitAsync(ct).ConfigureAwait(false);
+        try
+        {
+            ObjectDisposedException.ThrowIf(_disposed, this);
+            LayerAttachment attachment = _devices.Find(d => d.Name == layerId)
+                ?? throw new BlockDriverException(ErrorKind.NotFound, $"layer {layerId} is not attached as a device by this mounter.");
+            if (attachment.Device is not SwitchableLayerDevice served || served.IsReadOnly)
+            {
+                throw new BlockDriverException(ErrorKind.ReadOnly, $"layer {layerId} is attached read-only ({attachment.Loop.Path}); only a writable layer can be snapshotted.");
+            }
+
+            string device = attachment.Loop.Path;
+            List<string> mountPoints = MountPointsOf(device);
+            if (mountPoints.Count == 0 && IsClaimed(attachment))
+            {
+                throw new BlockDriverException(ErrorKind.InUse,
+                    $"layer {layerId} ({device}) is mounted or held where this process cannot see it (another mount namespace); unmount it first.");
+            }
+
+            // One superblock per block device: freezing it through any of its mount points freezes them all.
+            int frozen = mountPoints.Count == 0 ? -1 : await KernelCall.RunAsync(() => Freeze(mountPoints[0], layerId, device), ct).ConfigureAwait(false);
+            try
+            {
+                LayerDevice? old = await served.PauseAsync().ConfigureAwait(false);
+                try
+                {
+                    // Closing flushes the layer and gives up its write lease, which the snapshot needs.
+                    if (old is not null)
+                    {
+                        await old.DisposeAsync().ConfigureAwait(false);
+                    }
+
+                    return await Store.SnapshotAsync(layerId, snapshotId, CancellationToken.None).ConfigureAwait(false);
+                }
+                finally
+                {
+                    // The layer again: the snapshot's new, empty child after a snapshot, the same data if it failed.
+                    // Should it not open, the device fails every request rather than hang the file system.
+                    LayerDevice? next = null;
+                    try
+                    {
+                        next = await Store.OpenLayerAsync(layerId, writable: true, CancellationToken.None).ConfigureAwait(false);
+                    }
+                    finally
+                    {
+                        served.Resume(next);
+                    }
+                }
+            }
+            finally
+            {
+                if (frozen >= 0)
+                {
+                    await KernelCall.RunAsync(() => Thaw(frozen, layerId, device), CancellationToken.None).ConfigureAwait(false);
+                }
+            }
         }
         finally
         {
@@ -515,6 +615,93 @@ public sealed class LayerMounter : IAsyncDisposable
         }
     }
 
+    // A device just unmounted can stay claimed a moment by a copy of its mount in a new mount namespace: a container
+    // started (by anyone on the host) while it was mounted copies the host's mount table, and holds the file system
+    // until it drops its old root. While layer LAYERID's device is claimed but mounted nowhere this process sees,
+    // waits up to TIMEOUT, outside the gate, for that to change; the caller then checks again under the gate.
+    private async Task WaitForHiddenClaimAsync(string layerId, TimeSpan timeout, CancellationToken ct)
+    {
+        LayerAttachment? attachment;
+        await _gate.WaitAsync(ct).ConfigureAwait(false);
+        try
+        {
+            attachment = _disposed ? null : _devices.Find(d => d.Name == layerId);
+        }
+        finally
+        {
+            _gate.Release();
+        }
+
+        DateTime deadline = DateTime.UtcNow + timeout;
+        while (attachment is { Loop.IsAttached: true } && IsClaimed(attachment) && MountPointsOf(attachment.Loop.Path).Count == 0 &&
+               DateTime.UtcNow < deadline)
+        {
+            await Task.Delay(50, ct).ConfigureAwait(false);
+        }
+    }
+
+    private static bool IsClaimed(LayerAttachment attachment)
+    {
+        try
+        {
+            RequireUnclaimed(attachment);
+            return false;
+        }
+        catch (BlockDriverException ex) when (ex.Kind == ErrorKind.InUse)
+        {
+            return true;
+        }
+    }
+
+    // The mount points in this process's mount namespace of the file system on loop device DEVICE, found by its
+    // major:minor (/sys/block/loopN/dev), as a bind mount or a mount under another name of the device shows it too.
+    private static List<string> MountPointsOf(string device)
+    {
+        string[] number = File.ReadAllText($"/sys/block/{Path.GetFileName(device)}/dev").Trim().Split(':');
+        int major = int.Parse(number[0], System.Globalization.CultureInfo.InvariantCulture);
+        int minor = int.Parse(number[1], System.Globalization.CultureInfo.InvariantCulture);
+        return [.. MountInfoEntry.ReadAll().Where(m => m.Major == major && m.Minor == minor).Select(m => m.MountPoint)];
+    }
+
+    // FIFREEZE on a directory of the file system: freeze_super syncs it (data, then ext4_freeze commits and empties the
+    // journal and clears needs_recovery) and blocks new writes until FITHAW. Returns the open directory for the thaw.
+    // The loop device's I/O reaches this process's FUSE server, so this runs on a KernelCall thread.
+    private static int Freeze(string mountPoint, string layerId, string device)
+    {
+        int fd = LoopNative.Open(mountPoint, LoopNative.ORdOnly | LoopNative.OCloExec, 0);
+        if (fd < 0)
+        {
+            int errno = Marshal.GetLastPInvokeError();
+            throw new BlockDriverException(ErrorKind.Unavailable, $"opening {mountPoint} (layer {layerId}, {device}) to freeze it failed: {MountNative.Describe(errno)}.");
+        }
+
+        if (LoopNative.Ioctl(fd, MountNative.FiFreeze, 0) != 0)
+        {
+            int errno = Marshal.GetLastPInvokeError();
+            LoopNative.Close(fd);
+            throw new BlockDriverException(errno == MountNative.EBUSY ? ErrorKind.InUse : ErrorKind.Unavailable,
+                $"freezing the file system of layer {layerId} ({device}) at {mountPoint} failed: {MountNative.Describe(errno)}{(errno == MountNative.EBUSY ? "; it is frozen already" : "")}.");
+        }
+
+        return fd;
+    }
+
+    private static void Thaw(int fd, string layerId, string device)
+    {
+        try
+        {
+            if (LoopNative.Ioctl(fd, MountNative.FiThaw, 0) != 0)
+            {
+                int errno = Marshal.GetLastPInvokeError();
+                throw new BlockDriverException(ErrorKind.Unavailable, $"thawing the file system of layer {layerId} ({device}) failed: {MountNative.Describe(errno)}.");
+            }
+        }
+        finally
+        {
+            LoopNative.Close(fd);
+        }
+    }
+
     // A mounted file system claims its block device exclusively, in whichever mount namespace it was mounted, so an
     // O_EXCL open fails with EBUSY exactly while someone still has the device mounted (or held exclusively).
     private static void RequireUnclaimed(LayerAttachment attachment)
@@ -539,10 +726,11 @@ public sealed class LayerMounter : IAsyncDisposable
     }
 
     // Under _gate.
-    private async Task<LayerAttachment> AttachCoreAsync(string layerId, bool writable, CancellationToken ct)
+    private async Task<LayerAttachment> AttachCoreAsync(string layerId, bool writable, CancellationToken ct, bool switchable = false)
     {
         FuseDeviceServer server = await ServerAsync(ct).ConfigureAwait(false);
-        LayerDevice device = await Store.OpenLayerAsync(layerId, writable, ct).ConfigureAwait(false);
+        LayerDevice opened = await Store.OpenLayerAsync(layerId, writable, ct).ConfigureAwait(false);
+        IBlockDevice device = switchable ? new SwitchableLayerDevice(opened) : opened;
         bool added = false;
         try
         {

@@ -15,6 +15,10 @@ internal static partial class MountNative
     public const int LockNb = 4;
     public const int LockUn = 8;
 
+    // include/uapi/linux/fs.h: FIFREEZE _IOWR('X', 119, int), FITHAW _IOWR('X', 120, int).
+    public const ulong FiFreeze = 0xC0045877;
+    public const ulong FiThaw = 0xC0045878;
+
     public const int EPERM = 1;
     public const int ENOENT = 2;
     public const int EINTR = 4;

@@ -14,7 +14,8 @@ namespace BlockDriver.Containerd.Tests;
 internal sealed class SnapshotterDaemon : IAsyncDisposable
 {
     public const long Capacity = 1L << 30;
-    private static readonly string CliPath = Path.Combine(AppContext.BaseDirectory, "blockdriver.dll");
+    /// <summary>The CLI the daemon runs from (dotnet <see cref="Dotnet"/>).</summary>
+    public static readonly string CliPath = Path.Combine(AppContext.BaseDirectory, "blockdriver.dll");
     private readonly TempDirectory _temp = new("containerd");
     private GrpcChannel? _channel;
     private DaemonProcess? _daemon;
@@ -169,7 +170,8 @@ internal sealed class SnapshotterDaemon : IAsyncDisposable
         return result;
     }
 
-    private static string Dotnet => Environment.GetEnvironmentVariable("DOTNET_HOST_PATH") ?? ChildProcess.Locate("dotnet") ?? "dotnet";
+    /// <summary>The dotnet host that runs <see cref="CliPath"/>.</summary>
+    public static string Dotnet => Environment.GetEnvironmentVariable("DOTNET_HOST_PATH") ?? ChildProcess.Locate("dotnet") ?? "dotnet";
 }
 
 /// <summary>Assertions on gRPC failures.</summary>

@@ -39,7 +39,7 @@ public sealed class DaemonLayerContentTests(ITestOutputHelper output)
 
         ProcessResult changes = await test.CliAsync("layer", "changes", "img");
         Assert.Equal(0, changes.ExitCode);
-        Assert.Equal(["A /etc", "A /etc/motd", "A /etc/new"], Lines(changes.Stdout).Where(l => !l.Contains("lost+found", StringComparison.Ordinal)));
+        Assert.Equal(["A /etc", "A /etc/motd", "A /etc/new"], Lines(changes.Stdout));
 
         string diff = test.Dir("diff.tar");
         Assert.Equal(0, (await test.CliAsync("layer", "diff", "img", "-o", diff)).ExitCode);
@@ -47,6 +47,21 @@ public sealed class DaemonLayerContentTests(ITestOutputHelper output)
         Assert.Equal("hello from the tar\n", entries["etc/motd"]);
         Assert.Equal("new\n", entries["etc/new"]);
         Assert.DoesNotContain("etc/gone", entries.Keys);
+
+        // Names that are not UTF-8 keep their bytes through the admin API: a Latin-1 "café" and a name whose bytes
+        // are the UTF-8 of U+FFFD decode to the same text, and stay two paths, the first with its exact bytes.
+        string bytesTar = test.Dir("bytes.tar");
+        ProcessResult made = await ChildProcess.RunAsync(ChildProcess.Locate("python3")!, ["-c",
+            "import io, sys, tarfile\nwith tarfile.open(sys.argv[1], 'w', format=tarfile.GNU_FORMAT, encoding='utf-8', errors='surrogateescape') as t:\n" +
+            "    for n in ['etc/caf\\udce9', 'etc/caf\\ufffd']:\n        t.addfile(tarfile.TarInfo(n), io.BytesIO(b''))", bytesTar], test.Dir(""));
+        Assert.True(made.ExitCode == 0, made.Stderr);
+        Assert.Equal(0, (await test.CliAsync("layer", "apply", "img", bytesTar)).ExitCode);
+        ProcessResult byteChanges = await test.CliAsync("layer", "changes", "img", "--json");
+        Assert.Equal(0, byteChanges.ExitCode);
+        string[] cafes = [.. JsonDocument.Parse(byteChanges.Stdout).RootElement.EnumerateArray()
+            .Where(c => c.GetProperty("path").GetString()!.StartsWith("/etc/caf", StringComparison.Ordinal))
+            .Select(c => c.GetProperty("path").GetString() + " " + (c.TryGetProperty("pathBase64", out JsonElement raw) ? raw.GetString() : "-"))];
+        Assert.Equal(["/etc/caf\ufffd L2V0Yy9jYWbp", "/etc/caf\ufffd -"], cafes);
 
         // Bad input: an unknown layer, a hostile tar. Each fails clearly and the daemon stays up.
         ProcessResult unknown = await test.CliAsync("layer", "changes", "no-such-layer");

@@ -27,4 +27,19 @@ public sealed class DockerChangesTests
         Assert.Empty(DockerChanges.WithParentDirectories([]));
         Assert.Equal(["D /x"], DockerChanges.WithParentDirectories([new(ChangeKind.Deleted, "/x")]).Select(c => c.ToString()));
     }
+
+    [Fact]
+    public void Directories_whose_names_decode_alike_stay_two_parents()
+    {
+        // "d\xe9" (Latin-1) and "d\xef\xbf\xbd" (UTF-8 of U+FFFD) are both "/d\ufffd" as text, but two directories.
+        LayerChange[] changes =
+        [
+            new(ChangeKind.Added, [.. "/d"u8, 0xe9, .. "/x"u8]),
+            new(ChangeKind.Added, [.. "/d"u8, 0xef, 0xbf, 0xbd, .. "/y"u8]),
+        ];
+        IReadOnlyList<LayerChange> listed = DockerChanges.WithParentDirectories(changes);
+        Assert.Equal(["C /d\ufffd", "A /d\ufffd/x", "C /d\ufffd", "A /d\ufffd/y"], listed.Select(c => c.ToString()));
+        Assert.Equal([.. "/d"u8, 0xe9], listed[0].RawPath);
+        Assert.Equal([.. "/d"u8, 0xef, 0xbf, 0xbd], listed[2].RawPath);
+    }
 }

@@ -1,10 +1,13 @@
 using BlockDriver.Docker.Tests.EndToEnd;
 using BlockDriver.DockerBench;
 
-// dockerd on the blockdriver graphdriver plugin against dockerd on overlay2, in one run on one machine: the latency of
-// `docker run --rm IMAGE true` (median and p90; target: blockdriver within 1.5x of overlay2), then N containers
-// writing M MiB each, with docker ps -s / docker system df from both and blockdriver df. Starts and cleans up its own
-// blockdriver daemon and dockerds under a temp directory. Needs root, docker.io, containerd, busybox-static.
+// dockerd on the blockdriver graphdriver plugin against dockerd on overlay2, in one run on one machine, on a Debian 12
+// image: docker import of the rootfs tar, the seed Dockerfile (FROM, COPY, RUN make with gcc, CMD) built cold and
+// cached with the classic builder and BuildKit (--network none), docker run --rm IMAGE true, docker rm -f of N running
+// containers; medians of several runs, the two drivers alternating, with the ratio to overlay2 against its target. Then
+// N containers writing M MiB each, with docker ps -s / docker system df from both and blockdriver df. Starts and cleans
+// up its own blockdriver daemon and dockerds under a temp directory. Needs root, docker.io, containerd, debootstrap (the
+// Debian rootfs is made once per machine, or BLOCKDRIVER_DEBIAN_ROOTFS=DIR names one).
 BenchOptions options;
 try
 {
@@ -20,11 +23,10 @@ string[] missing =
 [
     .. Environment.UserName == "root" ? Array.Empty<string>() : ["root"],
     .. Dockerd.MissingPrograms(),
-    .. File.Exists(ImageTars.Busybox) ? Array.Empty<string>() : [ImageTars.Busybox],
 ];
 if (missing.Length > 0)
 {
-    Console.Error.WriteLine($"dockerbench: needs {string.Join(", ", missing)} (apt-get install docker.io containerd busybox-static; run as root).");
+    Console.Error.WriteLine($"dockerbench: needs {string.Join(", ", missing)} (apt-get install docker.io containerd; run as root).");
     return 2;
 }
 
@@ -40,13 +42,13 @@ void Log(string line)
     }
 }
 
-Console.WriteLine($"dockerbench: {options.Runs} runs, {options.Containers} containers writing {options.WriteMiB} MiB each, in {work} (log: {logPath})");
+Console.WriteLine($"dockerbench: {options.Runs} runs per step, {options.RunRuns} of docker run, rm -f of {options.RmContainers}, {options.Containers} containers writing {options.WriteMiB} MiB each, in {work} (log: {logPath})");
 using var bench = new Bench(work, options, Log);
 int status;
 try
 {
     await bench.RunAsync();
-    status = 0;
+    status = bench.Failed ? 1 : 0;
 }
 catch (Exception e)
 {

@@ -5,7 +5,7 @@ namespace BlockDriver.Mount.Tar;
 
 /// <summary>What statx(2) says about one directory entry, without following a symbolic link.</summary>
 internal readonly record struct FileStat(uint Mode, int Uid, int Gid, long Size, ulong Inode, uint Links,
-    long MtimeSeconds, uint MtimeNanoseconds, uint RdevMajor, uint RdevMinor, uint DevMajor, uint DevMinor)
+    long MtimeSeconds, uint MtimeNanoseconds, long Blocks, uint RdevMajor, uint RdevMinor, uint DevMajor, uint DevMinor)
 {
     private const uint BasicStats = 0x7ff;
 
@@ -18,10 +18,21 @@ internal readonly record struct FileStat(uint Mode, int Uid, int Gid, long Size,
     public bool IsSymlink => Type == FsNative.SIfLnk;
 
     /// <summary>Stats <paramref name="name"/> in directory <paramref name="dirfd"/>; null when it does not exist.</summary>
-    public static unsafe FileStat? At(int dirfd, string name)
+    public static FileStat? At(int dirfd, ReadOnlySpan<byte> name) => Statx(dirfd, name, FsNative.AtSymlinkNoFollow);
+
+    /// <summary>Stats what <paramref name="fd"/> itself is (O_PATH is fine; a symbolic link opened with O_NOFOLLOW
+    /// is the link).</summary>
+    public static FileStat OfFd(int fd) =>
+        Statx(fd, ""u8, FsNative.AtSymlinkNoFollow | FsNative.AtEmptyPath) ?? throw new IOException($"statx of fd {fd}: gone.");
+
+    /// <summary>Throws unless the stat succeeded.</summary>
+    public static FileStat Require(int dirfd, ReadOnlySpan<byte> name) =>
+        At(dirfd, name) ?? throw new BlockDriverException(ErrorKind.NotFound, $"{ByteNames.Display(name)}: no such file.");
+
+    private static unsafe FileStat? Statx(int dirfd, ReadOnlySpan<byte> name, int flags)
     {
         byte* buffer = stackalloc byte[256];
-        if (FsNative.Statx(dirfd, name, FsNative.AtSymlinkNoFollow, BasicStats, buffer) != 0)
+        if (FsNative.Statx(dirfd, name, flags, BasicStats, buffer) != 0)
         {
             int errno = FsNative.LastError;
             if (errno == FsNative.ENOENT)
@@ -29,7 +40,7 @@ internal readonly record struct FileStat(uint Mode, int Uid, int Gid, long Size,
                 return null;
             }
 
-            throw new IOException($"statx {name}: {FsNative.Describe(errno)}");
+            throw new IOException($"statx {ByteNames.Display(name)}: {FsNative.Describe(errno)}");
         }
 
         var s = new ReadOnlySpan<byte>(buffer, 256);
@@ -42,16 +53,10 @@ internal readonly record struct FileStat(uint Mode, int Uid, int Gid, long Size,
             BinaryPrimitives.ReadUInt32LittleEndian(s[16..]),
             BinaryPrimitives.ReadInt64LittleEndian(s[112..]),
             BinaryPrimitives.ReadUInt32LittleEndian(s[120..]),
+            BinaryPrimitives.ReadInt64LittleEndian(s[48..]),
             BinaryPrimitives.ReadUInt32LittleEndian(s[128..]),
             BinaryPrimitives.ReadUInt32LittleEndian(s[132..]),
             BinaryPrimitives.ReadUInt32LittleEndian(s[136..]),
             BinaryPrimitives.ReadUInt32LittleEndian(s[140..]));
     }
-
-    /// <summary>Stats a path (not following a final symbolic link).</summary>
-    public static FileStat? OfPath(string path) => At(-100, path);
-
-    /// <summary>Throws unless the stat succeeded.</summary>
-    public static FileStat Require(int dirfd, string name) =>
-        At(dirfd, name) ?? throw new BlockDriverException(ErrorKind.NotFound, $"{name}: no such file.");
 }

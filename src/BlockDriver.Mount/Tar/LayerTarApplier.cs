@@ -1,206 +1,328 @@
-using System.Formats.Tar;
-using System.Text;
+using System.Buffers;
 using BlockDriver.Abstractions;
+using Microsoft.Win32.SafeHandles;
 
 namespace BlockDriver.Mount.Tar;
 
-/// <summary>Applies a Docker/OCI layer tar to a directory (a mounted layer): files, directories, symbolic and hard
-/// links, device nodes and FIFOs with their owners, modes, times and extended attributes; <c>.wh.NAME</c> deletes
-/// NAME and <c>.wh..wh..opq</c> empties a directory of what lower layers put there.</summary>
+/// <summary>Applies a Docker/OCI layer tar to a directory (a mounted layer): files (sparse ones with their holes),
+/// directories, symbolic and hard links, device nodes and FIFOs with their owners, modes, times and extended
+/// attributes; <c>.wh.NAME</c> deletes NAME and <c>.wh..wh..opq</c> empties a directory of what lower layers put
+/// there. Names, link targets and xattr values are bytes throughout (see <see cref="LayerTarReader"/> for the
+/// formats read).</summary>
 /// <remarks>
 /// <para>A hostile tar cannot touch anything outside the root: names are cleaned and one that climbs out is
 /// refused; every directory is opened with openat2(RESOLVE_IN_ROOT), so a symbolic link in the tree (planted by an
 /// earlier entry or a lower layer) resolves inside the root; the final name is created with O_NOFOLLOW/O_EXCL and
-/// *at calls that do not follow links; a hard link's target is looked up the same way.</para>
+/// *at calls that do not follow links; owner, mode, times and xattrs are set on an fd of the entry opened with
+/// O_NOFOLLOW (a symbolic link's own owner and times; its mode is not set), so a racing process that swaps the entry
+/// for a link cannot redirect them; a hard link's target is looked up the same way.</para>
+/// <para>Bounded memory whatever the tar holds: headers are capped, file content is streamed.</para>
 /// <para>Runs as root (owners and device nodes need it). Not thread-safe; one tar at a time per root.</para>
 /// </remarks>
 public static class LayerTarApplier
 {
+    private const int BufferSize = 1 << 20;
+
     /// <summary>Applies <paramref name="tar"/> to the directory <paramref name="root"/> and returns the bytes of
-    /// file content written (what Docker's ApplyDiff reports as the layer's size).</summary>
+    /// file content written (what Docker's ApplyDiff reports as the layer's size; a sparse file counts its real
+    /// size).</summary>
     /// <exception cref="BlockDriverException">InvalidArgument for an entry that escapes the root or a malformed
-    /// tar; the entries before it stay applied (the caller discards the layer).</exception>
+    /// tar, naming the entry; the entries before it stay applied (the caller discards the layer).</exception>
     public static async Task<long> ApplyAsync(Stream tar, string root, CancellationToken ct = default)
     {
         ArgumentNullException.ThrowIfNull(tar);
         using DirectoryHandle rootHandle = DirectoryHandle.OpenRoot(root);
-        var unpacked = new HashSet<string>(StringComparer.Ordinal);
-        var directoryTimes = new List<(string Path, DateTimeOffset Mtime)>();
+        var state = new State(rootHandle, new LayerTarReader(tar));
         long written = 0;
-        var counted = new CountingReadStream(tar);
-        var reader = new TarReader(counted, leaveOpen: true);
-        await using (reader.ConfigureAwait(false))
+        byte[] buffer = ArrayPool<byte>.Shared.Rent(BufferSize);
+        try
         {
-            while (true)
+            while (await state.Reader.NextAsync(ct).ConfigureAwait(false) is { } header)
             {
-                TarEntry? entry;
-                try
-                {
-                    entry = await reader.GetNextEntryAsync(copyData: false, ct).ConfigureAwait(false);
-                }
-                catch (EndOfStreamException) when (counted.BytesRead == 0)
-                {
-                    // No bytes at all is an empty archive, as Go's archive/tar reads it (dockerd may pass one on).
-                    break;
-                }
-                catch (Exception e) when (e is InvalidDataException or FormatException or EndOfStreamException)
-                {
-                    throw new BlockDriverException(ErrorKind.InvalidArgument, $"layer tar: malformed ({e.Message}).", e);
-                }
-
-                if (entry is null)
-                {
-                    break;
-                }
-
-                written += await ApplyEntryAsync(rootHandle, entry, unpacked, directoryTimes, ct).ConfigureAwait(false);
+                written += await ApplyEntryAsync(state, header, buffer, ct).ConfigureAwait(false);
             }
+        }
+        finally
+        {
+            ArrayPool<byte>.Shared.Return(buffer);
         }
 
         // Directory times last: creating their entries changed them.
-        for (int i = directoryTimes.Count - 1; i >= 0; i--)
+        for (int i = state.DirectoryTimes.Count - 1; i >= 0; i--)
         {
-            (string path, DateTimeOffset mtime) = directoryTimes[i];
-            (string directory, string name) = TarPaths.Split(path);
-            using DirectoryHandle? parent = DirectoryHandle.Open(rootHandle, directory, create: false);
-            if (parent is not null)
+            (byte[] path, long seconds, uint nanoseconds) = state.DirectoryTimes[i];
+            if (path.Length == 0)
             {
-                SetTimes(parent, name.Length == 0 ? "." : name, mtime);
+                SetTimes(rootHandle.Fd, seconds, nanoseconds, "/");
+                continue;
+            }
+
+            (byte[] directory, byte[] name) = TarPaths.Split(path);
+            using DirectoryHandle? parent = DirectoryHandle.Open(rootHandle, directory, create: false);
+            if (parent is null)
+            {
+                continue; // removed by a later whiteout
+            }
+
+            using SafeFileHandle? fd = OpenEntry(parent, name, FsNative.SIfDir);
+            if (fd is not null)
+            {
+                SetTimes((int)fd.DangerousGetHandle(), seconds, nanoseconds, ByteNames.Display(path));
             }
         }
 
         return written;
     }
 
-    private static async Task<long> ApplyEntryAsync(DirectoryHandle root, TarEntry entry, HashSet<string> unpacked,
-        List<(string, DateTimeOffset)> directoryTimes, CancellationToken ct)
+    private static async Task<long> ApplyEntryAsync(State state, TarHeader header, byte[] buffer, CancellationToken ct)
     {
-        string path = TarPaths.Clean(entry.Name);
-        if (entry.EntryType is TarEntryType.GlobalExtendedAttributes or TarEntryType.ExtendedAttributes)
+        byte[] path = TarPaths.Clean(header.Name);
+        byte type = header.TypeFlag;
+        if (type == TarTypeFlag.GnuDumpDir)
+        {
+            type = TarTypeFlag.Directory; // its data (a listing of names) is skipped
+        }
+        else if (type == TarTypeFlag.Contiguous)
+        {
+            type = TarTypeFlag.Regular;
+        }
+        else if (type == TarTypeFlag.GnuVolumeLabel)
         {
             return 0;
+        }
+
+        if (type is not (TarTypeFlag.Regular or TarTypeFlag.Directory or TarTypeFlag.Symlink or TarTypeFlag.HardLink
+            or TarTypeFlag.CharDevice or TarTypeFlag.BlockDevice or TarTypeFlag.Fifo))
+        {
+            // moby's createTarFile: "unhandled tar header type".
+            throw new BlockDriverException(ErrorKind.InvalidArgument, $"layer tar: entry \"{header.DisplayName}\": type {TarTypeFlag.Describe(type)} is not supported.");
         }
 
         if (path.Length == 0)
         {
             // The root itself ("./"): only its times, as Docker does.
-            if (entry.EntryType == TarEntryType.Directory)
+            if (type == TarTypeFlag.Directory)
             {
-                directoryTimes.Add(("", entry.ModificationTime));
+                state.DirectoryTimes.Add(([], header.MtimeSeconds, header.MtimeNanoseconds));
             }
 
             return 0;
         }
 
-        (string directory, string name) = TarPaths.Split(path);
-        if (name.StartsWith(TarPaths.WhiteoutPrefix, StringComparison.Ordinal))
+        (byte[] directory, byte[] name) = TarPaths.Split(path);
+        if (name.AsSpan().StartsWith(TarPaths.WhiteoutPrefix))
         {
-            ApplyWhiteout(root, directory, name, unpacked);
+            ApplyWhiteout(state, directory, name, header);
             return 0;
         }
 
-        using DirectoryHandle parent = DirectoryHandle.Open(root, directory, create: true)!;
+        using DirectoryHandle parent = DirectoryHandle.Open(state.Root, directory, create: true)!;
         FileStat? existing = FileStat.At(parent.Fd, name);
-        if (existing is { } e && !(e.IsDirectory && entry.EntryType == TarEntryType.Directory))
+        if (existing is { } e && !(e.IsDirectory && type == TarTypeFlag.Directory))
         {
             RemoveTree(parent, name);
         }
 
+        string display = header.DisplayName;
         long written = 0;
-        switch (entry.EntryType)
+        uint expected;
+        SafeFileHandle? fd = null;
+        try
         {
-            case TarEntryType.Directory:
-                if (existing is not { IsDirectory: true })
-                {
-                    Check(FsNative.Mkdirat(parent.Fd, name, 0x1C0 /* 0700 */), path, "mkdir");
-                }
-
-                directoryTimes.Add((path, entry.ModificationTime));
-                break;
-
-            case TarEntryType.RegularFile or TarEntryType.V7RegularFile or TarEntryType.ContiguousFile:
-                written = await WriteFileAsync(parent, name, path, entry, ct).ConfigureAwait(false);
-                break;
-
-            case TarEntryType.SymbolicLink:
-                // The target text is stored as is: it is resolved inside the container at run time, and every
-                // later entry of this tar is opened in-root, so a link pointing out leads nowhere outside.
-                Check(FsNative.Symlinkat(entry.LinkName, parent.Fd, name), path, "symlink");
-                break;
-
-            case TarEntryType.HardLink:
-                string target = TarPaths.Clean(entry.LinkName);
-                (string targetDirectory, string targetName) = TarPaths.Split(target);
-                using (DirectoryHandle? targetParent = DirectoryHandle.Open(root, targetDirectory, create: false))
-                {
-                    if (targetParent is null || target.Length == 0 || FileStat.At(targetParent.Fd, targetName) is not { IsDirectory: false })
+            switch (type)
+            {
+                case TarTypeFlag.Directory:
+                    if (existing is not { IsDirectory: true })
                     {
-                        throw new BlockDriverException(ErrorKind.InvalidArgument, $"layer tar: hard link {path} -> {entry.LinkName}: no such file in the layer.");
+                        Check(FsNative.Mkdirat(parent.Fd, name, 0x1C0 /* 0700 */), display, "mkdir");
                     }
 
-                    Check(FsNative.Linkat(targetParent.Fd, targetName, parent.Fd, name, 0), path, "link");
-                }
+                    state.DirectoryTimes.Add((path, header.MtimeSeconds, header.MtimeNanoseconds));
+                    expected = FsNative.SIfDir;
+                    break;
 
-                unpacked.Add(path);
-                return 0;
+                case TarTypeFlag.Regular:
+                    (fd, written) = await WriteFileAsync(state.Reader, parent, name, header, buffer, ct).ConfigureAwait(false);
+                    expected = FsNative.SIfReg;
+                    break;
 
-            case TarEntryType.CharacterDevice or TarEntryType.BlockDevice or TarEntryType.Fifo:
-                uint type = entry.EntryType switch
-                {
-                    TarEntryType.CharacterDevice => FsNative.SIfChr,
-                    TarEntryType.BlockDevice => FsNative.SIfBlk,
-                    _ => FsNative.SIfIfo,
-                };
-                var posix = (PosixTarEntry)entry;
-                ulong device = type == FsNative.SIfIfo ? 0 : FsNative.MakeDev((uint)posix.DeviceMajor, (uint)posix.DeviceMinor);
-                Check(FsNative.Mknodat(parent.Fd, name, type | 0x180 /* 0600 */, device), path, "mknod");
-                break;
+                case TarTypeFlag.Symlink:
+                    // The target is stored as is: it is resolved inside the container at run time, and every later
+                    // entry of this tar is opened in-root, so a link pointing out leads nowhere outside.
+                    if (header.LinkName.Contains((byte)0) || header.LinkName.Length == 0)
+                    {
+                        throw new BlockDriverException(ErrorKind.InvalidArgument, $"layer tar: symbolic link \"{display}\" has an empty target or a NUL in it.");
+                    }
 
-            default:
-                // Sparse, multi-volume and other exotic GNU types: not in layer tars; skipped like Docker does.
-                return 0;
+                    Check(FsNative.Symlinkat(header.LinkName, parent.Fd, name), display, "symlink");
+                    expected = FsNative.SIfLnk;
+                    break;
+
+                case TarTypeFlag.HardLink:
+                    LinkTo(state.Root, parent, name, header);
+                    state.Unpacked.Add(path);
+                    return 0;
+
+                default:
+                    expected = type switch
+                    {
+                        TarTypeFlag.CharDevice => FsNative.SIfChr,
+                        TarTypeFlag.BlockDevice => FsNative.SIfBlk,
+                        _ => FsNative.SIfIfo,
+                    };
+                    ulong device = expected == FsNative.SIfIfo ? 0 : FsNative.MakeDev(header.DevMajor, header.DevMinor);
+                    Check(FsNative.Mknodat(parent.Fd, name, expected | 0x180 /* 0600 */, device), display, "mknod");
+                    break;
+            }
+
+            fd ??= OpenEntry(parent, name, expected)
+                ?? throw new IOException($"{display}: removed or replaced by another kind of file while it was applied.");
+            SetMetadata(parent, name, fd, expected, header);
         }
-
-        SetOwnerAndMode(parent, name, path, entry);
-        SetExtendedAttributes(parent, name, path, entry);
-        if (entry.EntryType != TarEntryType.Directory)
+        finally
         {
-            SetTimes(parent, name, entry.ModificationTime);
+            fd?.Dispose();
         }
 
-        unpacked.Add(path);
+        state.Unpacked.Add(path);
         return written;
     }
 
-    private static async Task<long> WriteFileAsync(DirectoryHandle parent, string name, string path, TarEntry entry, CancellationToken ct)
+    // Creates the file and streams its data in (a sparse file's regions at their offsets, its size set after, so the
+    // holes stay holes); returns the open file for its metadata and the bytes of content it holds.
+    private static async Task<(SafeFileHandle, long)> WriteFileAsync(LayerTarReader reader, DirectoryHandle parent, byte[] name, TarHeader header,
+        byte[] buffer, CancellationToken ct)
     {
         int fd = FsNative.Openat(parent.Fd, name, FsNative.OWrOnly | FsNative.OCreat | FsNative.OExcl | FsNative.ONoFollow | FsNative.OCloExec, 0x180 /* 0600 */);
-        Check(fd < 0 ? -1 : 0, path, "create");
-        using var handle = new Microsoft.Win32.SafeHandles.SafeFileHandle(fd, ownsHandle: true);
-        using var file = new FileStream(handle, FileAccess.Write, bufferSize: 0);
-        if (entry.DataStream is { } data)
+        Check(fd < 0 ? -1 : 0, header.DisplayName, "create");
+        var handle = new SafeFileHandle(fd, ownsHandle: true);
+        try
         {
-            await data.CopyToAsync(file, 1 << 20, ct).ConfigureAwait(false);
-        }
+            // The size first: a sparse file too large for the file system is refused before any data is read, and
+            // the regions (checked to lie inside it) are then written into place, the rest staying holes.
+            if (header.Sparse is not null)
+            {
+                Check(FsNative.Ftruncate(fd, header.RealSize), header.DisplayName, $"ftruncate to {header.RealSize} bytes");
+            }
 
-        return entry.Length;
+            IReadOnlyList<SparseSegment> segments = header.Sparse ?? [new SparseSegment(0, header.Size)];
+            foreach (SparseSegment segment in segments)
+            {
+                for (long done = 0; done < segment.Length;)
+                {
+                    int read = await reader.ReadAsync(buffer.AsMemory(0, (int)Math.Min(buffer.Length, segment.Length - done)), ct).ConfigureAwait(false);
+                    await RandomAccess.WriteAsync(handle, buffer.AsMemory(0, read), segment.Offset + done, ct).ConfigureAwait(false);
+                    done += read;
+                }
+            }
+
+
+            return (handle, header.RealSize);
+        }
+        catch
+        {
+            handle.Dispose();
+            throw;
+        }
     }
 
-    private static void ApplyWhiteout(DirectoryHandle root, string directory, string name, HashSet<string> unpacked)
+    private static void LinkTo(DirectoryHandle root, DirectoryHandle parent, byte[] name, TarHeader header)
     {
-        using DirectoryHandle? parent = DirectoryHandle.Open(root, directory, create: false);
+        byte[] target = TarPaths.Clean(header.LinkName);
+        (byte[] targetDirectory, byte[] targetName) = TarPaths.Split(target);
+        using DirectoryHandle? targetParent = target.Length == 0 ? null : DirectoryHandle.Open(root, targetDirectory, create: false);
+        if (targetParent is null || FileStat.At(targetParent.Fd, targetName) is not { IsDirectory: false })
+        {
+            throw new BlockDriverException(ErrorKind.InvalidArgument,
+                $"layer tar: hard link \"{header.DisplayName}\" -> \"{ByteNames.Display(header.LinkName)}\": no such file in the layer.");
+        }
+
+        Check(FsNative.Linkat(targetParent.Fd, targetName, parent.Fd, name, 0), header.DisplayName, "link");
+    }
+
+    // Opens an entry as O_PATH|O_NOFOLLOW (a symbolic link is the link) and checks it is of the expected type;
+    // null when it is not there or not of that type.
+    private static SafeFileHandle? OpenEntry(DirectoryHandle parent, byte[] name, uint expected)
+    {
+        int fd = FsNative.Openat(parent.Fd, name, FsNative.OPath | FsNative.ONoFollow | FsNative.OCloExec, 0);
+        if (fd < 0)
+        {
+            return null;
+        }
+
+        var handle = new SafeFileHandle(fd, ownsHandle: true);
+        if (FileStat.OfFd(fd).Type != expected)
+        {
+            handle.Dispose();
+            return null;
+        }
+
+        return handle;
+    }
+
+    // Owner, then mode (chown clears set-id bits), xattrs and (not for a directory: its entries would change it
+    // again) times, all on the entry's fd.
+    private static unsafe void SetMetadata(DirectoryHandle parent, byte[] name, SafeFileHandle handle, uint type, TarHeader header)
+    {
+        int fd = (int)handle.DangerousGetHandle();
+        string display = header.DisplayName;
+        Check(FsNative.FchownEmptyPath(fd, header.Uid, header.Gid), display, "chown");
+        if (type != FsNative.SIfLnk)
+        {
+            Check(FsNative.FchmodPath(fd, header.Mode & 0xFFF /* 07777 */), display, "chmod");
+        }
+
+        if (header.Xattrs.Count > 0)
+        {
+            // A symbolic link's own xattrs by name in its (open) directory, not followed; anything else through
+            // its fd's magic link, which is that inode.
+            byte[] target = type == FsNative.SIfLnk ? parent.ProcPath(name) : FsNative.Z(ByteNames.FromString($"/proc/self/fd/{fd}"));
+            foreach ((byte[] key, byte[] value) in header.Xattrs)
+            {
+                fixed (byte* p = target)
+                fixed (byte* k = FsNative.Z(key))
+                fixed (byte* v = value)
+                {
+                    int result = type == FsNative.SIfLnk
+                        ? FsNative.Lsetxattr(p, k, v, (nuint)value.Length, 0)
+                        : FsNative.Setxattr(p, k, v, (nuint)value.Length, 0);
+                    if (result != 0)
+                    {
+                        int errno = FsNative.LastError;
+                        string what = $"{display}: setxattr {ByteNames.Display(key)} ({value.Length} bytes): {FsNative.Describe(errno)}";
+                        throw errno switch
+                        {
+                            // EINVAL (22), ERANGE (34), E2BIG (7): the value (or name) is not one the kernel takes,
+                            // e.g. a malformed security.capability: bad input, not a fault here.
+                            22 or 34 or 7 => new BlockDriverException(ErrorKind.InvalidArgument, $"layer tar: {what}."),
+                            FsNative.ENOTSUP => new BlockDriverException(ErrorKind.InvalidArgument, $"layer tar: {what} (not supported by the layer's file system)."),
+                            _ => new IOException($"{what}."),
+                        };
+                    }
+                }
+            }
+        }
+
+        if (type != FsNative.SIfDir)
+        {
+            SetTimes(fd, header.MtimeSeconds, header.MtimeNanoseconds, display);
+        }
+    }
+
+    private static void ApplyWhiteout(State state, byte[] directory, byte[] name, TarHeader header)
+    {
+        using DirectoryHandle? parent = DirectoryHandle.Open(state.Root, directory, create: false);
         if (parent is null)
         {
             return;
         }
 
-        if (name == TarPaths.OpaqueMarker)
+        if (name.AsSpan().SequenceEqual(TarPaths.OpaqueMarker))
         {
             // Hide what lower layers had here, but keep what this tar has already put in the directory.
-            foreach (string child in parent.Names())
+            foreach (byte[] child in parent.Names())
             {
-                string childPath = directory.Length == 0 ? child : directory + "/" + child;
-                if (!unpacked.Contains(childPath))
+                if (!state.Unpacked.Contains(ByteNames.Join(directory, child)))
                 {
                     RemoveTree(parent, child);
                 }
@@ -209,117 +331,121 @@ public static class LayerTarApplier
             return;
         }
 
-        if (name.StartsWith(TarPaths.WhiteoutPrefix + TarPaths.WhiteoutPrefix, StringComparison.Ordinal))
+        if (name.AsSpan(TarPaths.WhiteoutPrefix.Length).StartsWith(TarPaths.WhiteoutPrefix))
         {
             return; // other AUFS metadata (.wh..wh.plnk, ...): not a deletion.
         }
 
-        string victim = name[TarPaths.WhiteoutPrefix.Length..];
-        if (victim is "" or "." or "..")
+        byte[] victim = name[TarPaths.WhiteoutPrefix.Length..];
+        if (victim.Length == 0 || victim.AsSpan().SequenceEqual("."u8) || victim.AsSpan().SequenceEqual(".."u8))
         {
-            throw new BlockDriverException(ErrorKind.InvalidArgument, $"layer tar: whiteout \"{name}\" in \"{directory}\" names no file.");
+            throw new BlockDriverException(ErrorKind.InvalidArgument, $"layer tar: whiteout \"{header.DisplayName}\" names no file.");
         }
 
         RemoveTree(parent, victim);
     }
 
-    // Deletes an entry of a directory and, for a directory, everything below it, never following a symbolic link.
-    private static void RemoveTree(DirectoryHandle parent, string name)
+    /// <summary>Deletes an entry of a directory and, for a directory, everything below it: iteratively, one open
+    /// directory per level, never following a symbolic link; deeper than <see cref="TarPaths.MaxDepth"/> levels it
+    /// stops with InvalidArgument.</summary>
+    internal static void RemoveTree(DirectoryHandle parent, byte[] name)
     {
-        FileStat? stat = FileStat.At(parent.Fd, name);
-        if (stat is null)
+        if (FileStat.At(parent.Fd, name) is not { } stat)
         {
             return;
         }
 
-        if (stat.Value.IsDirectory)
+        if (!stat.IsDirectory)
         {
-            using (DirectoryHandle? child = parent.OpenChild(name))
-            {
-                if (child is not null)
-                {
-                    foreach (string grandchild in child.Names())
-                    {
-                        RemoveTree(child, grandchild);
-                    }
-                }
-            }
-
-            Check(FsNative.Unlinkat(parent.Fd, name, FsNative.AtRemoveDir), name, "rmdir");
-        }
-        else
-        {
-            Check(FsNative.Unlinkat(parent.Fd, name, 0), name, "unlink");
-        }
-    }
-
-    private static void SetOwnerAndMode(DirectoryHandle parent, string name, string path, TarEntry entry)
-    {
-        Check(FsNative.Fchownat(parent.Fd, name, entry.Uid, entry.Gid, FsNative.AtSymlinkNoFollow), path, "chown");
-        if (entry.EntryType != TarEntryType.SymbolicLink)
-        {
-            // After chown, which clears set-uid/set-gid bits.
-            Check(FsNative.Fchmodat(parent.Fd, name, (uint)entry.Mode & 0xFFF /* 07777 */, 0), path, "chmod");
-        }
-
-    }
-
-    private static unsafe void SetExtendedAttributes(DirectoryHandle parent, string name, string path, TarEntry entry)
-    {
-        if (entry is not PaxTarEntry pax)
-        {
+            Check(FsNative.Unlinkat(parent.Fd, name, 0), ByteNames.Display(name), "unlink");
             return;
         }
 
-        foreach ((string key, string value) in pax.ExtendedAttributes)
+        // Each frame: a directory being emptied, its names, where it is in them, and its own name in the frame below.
+        var stack = new Stack<(DirectoryHandle Directory, List<byte[]> Names, int Index, byte[] Name)>();
+        try
         {
-            const string Prefix = "SCHILY.xattr.";
-            if (!key.StartsWith(Prefix, StringComparison.Ordinal))
+            DirectoryHandle? top = parent.OpenChild(name);
+            if (top is null)
             {
-                continue;
+                return;
             }
 
-            string attribute = key[Prefix.Length..];
-            // PAX records are UTF-8 text; binary xattr values arrive as the same bytes (Latin-1 round trip keeps
-            // them when the writer used it, UTF-8 otherwise).
-            byte[] bytes = Encoding.UTF8.GetBytes(value);
-            fixed (byte* p = bytes)
+            stack.Push((top, top.Names(), 0, name));
+            while (stack.Count > 0)
             {
-                if (FsNative.Lsetxattr(parent.ProcPath(name), attribute, p, (nuint)bytes.Length, 0) != 0)
+                (DirectoryHandle directory, List<byte[]> names, int index, byte[] own) = stack.Pop();
+                if (index < names.Count)
                 {
-                    int errno = FsNative.LastError;
-                    if (errno != FsNative.ENOTSUP)
+                    byte[] child = names[index];
+                    stack.Push((directory, names, index + 1, own));
+                    if (FileStat.At(directory.Fd, child) is { IsDirectory: true })
                     {
-                        throw new IOException($"{path}: setxattr {attribute}: {FsNative.Describe(errno)}.");
+                        if (stack.Count >= TarPaths.MaxDepth)
+                        {
+                            throw new BlockDriverException(ErrorKind.InvalidArgument,
+                                $"cannot remove \"{ByteNames.Display(name)}\": more than {TarPaths.MaxDepth} directory levels deep.");
+                        }
+
+                        if (directory.OpenChild(child) is { } sub)
+                        {
+                            stack.Push((sub, sub.Names(), 0, child));
+                        }
                     }
+                    else
+                    {
+                        Check(FsNative.Unlinkat(directory.Fd, child, 0), ByteNames.Display(child), "unlink");
+                    }
+
+                    continue;
                 }
+
+                directory.Dispose();
+                DirectoryHandle holder = stack.Count > 0 ? stack.Peek().Directory : parent;
+                Check(FsNative.Unlinkat(holder.Fd, own, FsNative.AtRemoveDir), ByteNames.Display(own), "rmdir");
+            }
+        }
+        finally
+        {
+            while (stack.Count > 0)
+            {
+                stack.Pop().Directory.Dispose();
             }
         }
     }
 
-    private static unsafe void SetTimes(DirectoryHandle parent, string name, DateTimeOffset mtime)
+    private static unsafe void SetTimes(int fd, long seconds, uint nanoseconds, string display)
     {
-        long ticks = mtime.UtcTicks - DateTimeOffset.UnixEpoch.UtcTicks;
-        long seconds = Math.DivRem(ticks, TimeSpan.TicksPerSecond, out long rest);
-        if (rest < 0)
-        {
-            seconds--;
-            rest += TimeSpan.TicksPerSecond;
-        }
-
-        var time = new FsNative.Timespec { Seconds = seconds, Nanoseconds = rest * 100 };
+        var time = new FsNative.Timespec { Seconds = seconds, Nanoseconds = nanoseconds };
         FsNative.Timespec* times = stackalloc FsNative.Timespec[2];
         times[0] = time;
         times[1] = time;
-        Check(FsNative.Utimensat(parent.Fd, name, times, FsNative.AtSymlinkNoFollow), name, "utimensat");
+        Check(FsNative.UtimensEmptyPath(fd, times), display, "utimensat");
     }
 
+    // A failed call: what the tar asked for that the file system refuses (a name or target too long, a path through
+    // a non-directory, a size past the file system's limit, too many links, an invalid argument) is the tar's fault,
+    // InvalidArgument; anything else is an I/O failure here.
     private static void Check(int result, string path, string operation)
     {
         if (result != 0)
         {
             int errno = FsNative.LastError;
-            throw new IOException($"{path}: {operation}: {FsNative.Describe(errno)} (errno {errno}).");
+            string message = $"{path}: {operation}: {FsNative.Describe(errno)} (errno {errno})";
+            throw errno is FsNative.ENAMETOOLONG or FsNative.ENOTDIR or FsNative.ELOOP or FsNative.EFBIG or FsNative.EINVAL or FsNative.EMLINK
+                ? new BlockDriverException(ErrorKind.InvalidArgument, $"layer tar: {message}.")
+                : new IOException($"{message}.");
         }
+    }
+
+    private sealed class State(DirectoryHandle root, LayerTarReader reader)
+    {
+        public DirectoryHandle Root { get; } = root;
+
+        public LayerTarReader Reader { get; } = reader;
+
+        public HashSet<byte[]> Unpacked { get; } = new(ByteNames.Comparer);
+
+        public List<(byte[] Path, long Seconds, uint Nanoseconds)> DirectoryTimes { get; } = [];
     }
 }

@@ -1,61 +1,95 @@
-using System.Text;
-
 namespace BlockDriver.Mount.Tar;
 
-/// <summary>Reading link targets and extended attributes of a directory entry without following it.</summary>
+/// <summary>Reading link targets and extended attributes of a directory entry without following it; bytes in,
+/// bytes out.</summary>
 internal static unsafe class TarFs
 {
-    public static string ReadLink(DirectoryHandle directory, string name)
+    /// <summary>The target of symbolic link <paramref name="name"/> in <paramref name="directory"/>, as stored.</summary>
+    public static byte[] ReadLink(DirectoryHandle directory, ReadOnlySpan<byte> name)
     {
         byte* buffer = stackalloc byte[4096];
         nint length = FsNative.Readlinkat(directory.Fd, name, buffer, 4096);
         return length < 0
-            ? throw new IOException($"{name}: readlink: {FsNative.Describe(FsNative.LastError)}.")
-            : Encoding.UTF8.GetString(buffer, (int)length);
+            ? throw new IOException($"{ByteNames.Display(name)}: readlink: {FsNative.Describe(FsNative.LastError)}.")
+            : new ReadOnlySpan<byte>(buffer, (int)length).ToArray();
     }
 
-    public static Dictionary<string, byte[]> ExtendedAttributes(DirectoryHandle directory, string name)
+    /// <summary>The extended attributes of entry <paramref name="name"/> (not followed), names in byte order.</summary>
+    public static SortedDictionary<byte[], byte[]> ExtendedAttributes(DirectoryHandle directory, ReadOnlySpan<byte> name)
     {
-        var attributes = new Dictionary<string, byte[]>(StringComparer.Ordinal);
-        string path = directory.ProcPath(name);
-        nint size = FsNative.Llistxattr(path, null, 0);
-        if (size <= 0)
+        var attributes = new SortedDictionary<byte[], byte[]>(ByteNames.Comparer);
+        byte[] path = directory.ProcPath(name);
+        fixed (byte* p = path)
         {
-            return attributes;
-        }
-
-        byte[] list = new byte[size];
-        fixed (byte* p = list)
-        {
-            size = FsNative.Llistxattr(path, p, (nuint)list.Length);
-        }
-
-        foreach (string attribute in Encoding.UTF8.GetString(list, 0, (int)Math.Max(size, 0)).Split('\0', StringSplitOptions.RemoveEmptyEntries))
-        {
-            nint length = FsNative.Lgetxattr(path, attribute, null, 0);
-            if (length < 0)
+            nint size = FsNative.Llistxattr(p, null, 0);
+            if (size <= 0)
             {
-                int errno = FsNative.LastError;
-                if (errno == FsNative.ENODATA)
+                return attributes;
+            }
+
+            byte[] list = new byte[size];
+            fixed (byte* l = list)
+            {
+                size = FsNative.Llistxattr(p, l, (nuint)list.Length);
+            }
+
+            if (size < 0)
+            {
+                throw new IOException($"{ByteNames.Display(name)}: listxattr: {FsNative.Describe(FsNative.LastError)}.");
+            }
+
+            foreach (Range range in list.AsSpan(0, (int)size).Split((byte)0))
+            {
+                if (range.GetOffsetAndLength((int)size).Length == 0)
                 {
-                    continue; // removed between the listing and now
+                    continue;
                 }
 
-                throw new IOException($"{name}: getxattr {attribute}: {FsNative.Describe(errno)}.");
-            }
-
-            byte[] value = new byte[length];
-            fixed (byte* v = value)
-            {
-                length = FsNative.Lgetxattr(path, attribute, v, (nuint)value.Length);
-            }
-
-            if (length >= 0)
-            {
-                attributes[attribute] = value[..(int)length];
+                byte[] attribute = FsNative.Z(list.AsSpan(0, (int)size)[range]);
+                byte[]? value = Get(p, attribute, name);
+                if (value is not null)
+                {
+                    attributes[attribute[..^1]] = value;
+                }
             }
         }
 
         return attributes;
+    }
+
+    private static byte[]? Get(byte* path, byte[] attribute, ReadOnlySpan<byte> name)
+    {
+        fixed (byte* a = attribute)
+        {
+            while (true)
+            {
+                nint length = FsNative.Lgetxattr(path, a, null, 0);
+                if (length < 0)
+                {
+                    int errno = FsNative.LastError;
+                    return errno == FsNative.ENODATA
+                        ? null // removed between the listing and now
+                        : throw new IOException($"{ByteNames.Display(name)}: getxattr {ByteNames.Display(attribute.AsSpan(0, attribute.Length - 1))}: {FsNative.Describe(errno)}.");
+                }
+
+                byte[] value = new byte[length];
+                fixed (byte* v = value)
+                {
+                    nint read = FsNative.Lgetxattr(path, a, v, (nuint)value.Length);
+                    if (read >= 0)
+                    {
+                        return value[..(int)read];
+                    }
+                }
+
+                // ERANGE (34): it grew between the two calls; ask again. Anything else ends the loop.
+                int error = FsNative.LastError;
+                if (error != 34)
+                {
+                    return error == FsNative.ENODATA ? null
+                        : throw new IOException($"{ByteNames.Display(name)}: getxattr: {FsNative.Describe(error)}.");
+                }
+            }
+        }
     }
 }

@@ -2,55 +2,90 @@ using BlockDriver.Abstractions;
 
 namespace BlockDriver.Mount.Tar;
 
-/// <summary>Names inside a layer tar, made relative to the layer root.</summary>
+/// <summary>Names inside a layer tar (bytes), made relative to the layer root.</summary>
 internal static class TarPaths
 {
+    /// <summary>How many directory levels a layer's tree may have below its root: a walk deeper than this (changes,
+    /// diff, size, removal) and a tar entry named deeper are refused with InvalidArgument, instead of exhausting
+    /// descriptors or the kernel's path length. Each level holds one open directory per tree being walked.</summary>
+    public const int MaxDepth = 4096;
+
+    /// <summary>NAME_MAX: the longest name of one path component ext4 (and Linux) takes, in bytes.</summary>
+    public const int MaxNameLength = 255;
+
     /// <summary>The whiteout prefix (OCI image spec, "Whiteouts"): <c>.wh.NAME</c> deletes NAME.</summary>
-    public const string WhiteoutPrefix = ".wh.";
+    public static ReadOnlySpan<byte> WhiteoutPrefix => ".wh."u8;
 
     /// <summary>The opaque-directory marker: everything the lower layers had in this directory is hidden.</summary>
-    public const string OpaqueMarker = ".wh..wh..opq";
+    public static ReadOnlySpan<byte> OpaqueMarker => ".wh..wh..opq"u8;
 
     /// <summary>Cleans a tar name into a root-relative path ("" for the root itself): a leading "/" and "./" are
-    /// dropped, "." components removed, ".." resolved. A name that climbs out of the root, or holds a NUL, is
-    /// refused, as Docker refuses it ("breakout").</summary>
+    /// dropped, "." components removed, ".." resolved. A name that climbs out of the root, holds a NUL or is deeper
+    /// than <see cref="MaxDepth"/> is refused, as Docker refuses it ("breakout").</summary>
     /// <exception cref="BlockDriverException">InvalidArgument.</exception>
-    public static string Clean(string name)
+    public static byte[] Clean(ReadOnlySpan<byte> name)
     {
-        if (name.Contains('\0', StringComparison.Ordinal))
+        if (name.Contains((byte)0))
         {
             throw new BlockDriverException(ErrorKind.InvalidArgument, "layer tar: an entry name holds a NUL byte.");
         }
 
-        var parts = new List<string>();
-        foreach (string part in name.Split('/', StringSplitOptions.RemoveEmptyEntries))
+        var parts = new List<Range>();
+        int start = 0;
+        for (int i = 0; i <= name.Length; i++)
         {
-            if (part == ".")
+            if (i < name.Length && name[i] != '/')
             {
                 continue;
             }
 
-            if (part == "..")
+            ReadOnlySpan<byte> part = name[start..i];
+            Range range = start..i;
+            start = i + 1;
+            if (part.Length == 0 || part.SequenceEqual("."u8))
+            {
+                continue;
+            }
+
+            if (part.SequenceEqual(".."u8))
             {
                 if (parts.Count == 0)
                 {
-                    throw new BlockDriverException(ErrorKind.InvalidArgument, $"layer tar: \"{name}\" points outside the layer.");
+                    throw new BlockDriverException(ErrorKind.InvalidArgument, $"layer tar: \"{ByteNames.Display(name)}\" points outside the layer.");
                 }
 
                 parts.RemoveAt(parts.Count - 1);
                 continue;
             }
 
-            parts.Add(part);
+            if (part.Length > MaxNameLength)
+            {
+                throw new BlockDriverException(ErrorKind.InvalidArgument,
+                    $"layer tar: \"{ByteNames.Display(name[..Math.Min(name.Length, 300)])}\" has a name of {part.Length} bytes (at most {MaxNameLength}).");
+            }
+
+            parts.Add(range);
+            if (parts.Count > MaxDepth)
+            {
+                throw new BlockDriverException(ErrorKind.InvalidArgument,
+                    $"layer tar: \"{ByteNames.Display(name[..Math.Min(name.Length, 64)])}...\" is more than {MaxDepth} directory levels deep.");
+            }
         }
 
-        return string.Join('/', parts);
+        var path = new List<byte>(name.Length);
+        foreach (Range part in parts)
+        {
+            if (path.Count > 0)
+            {
+                path.Add((byte)'/');
+            }
+
+            path.AddRange(name[part]);
+        }
+
+        return [.. path];
     }
 
     /// <summary>Splits a cleaned path into its directory ("" at the top) and its last name.</summary>
-    public static (string Directory, string Name) Split(string path)
-    {
-        int slash = path.LastIndexOf('/');
-        return slash < 0 ? ("", path) : (path[..slash], path[(slash + 1)..]);
-    }
+    public static (byte[] Directory, byte[] Name) Split(ReadOnlySpan<byte> path) => ByteNames.Split(path);
 }

@@ -135,4 +135,26 @@ public sealed class LayerTarApplierTests : IDisposable
         var truncated = new MemoryStream(tar.ToArray()[..2048]);
         await Assert.ThrowsAnyAsync<Exception>(() => LayerTarApplier.ApplyAsync(truncated, Root));
     }
+
+    [Fact]
+    public async Task A_capability_the_kernel_refuses_is_invalid_argument_and_a_symlink_entry_never_changes_its_target()
+    {
+        MemoryStream bad = RawTar.Build(RawTar.File(RawTar.B("ping"), RawTar.B("elf"), 0x1ED, 0, 0, 0, ("security.capability", [0x01, 0x80, 0xff])));
+        BlockDriverException e = await Assert.ThrowsAsync<BlockDriverException>(() => LayerTarApplier.ApplyAsync(bad, Root));
+        Assert.Equal(ErrorKind.InvalidArgument, e.Kind);
+        Assert.Contains("setxattr security.capability (3 bytes)", e.Message, StringComparison.Ordinal);
+
+        // A symbolic link entry's owner, mode and times are the link's own: the file it points to keeps its own.
+        string secret = Path.Combine(Outside, "secret");
+        System.IO.File.SetUnixFileMode(secret, (UnixFileMode)0x180);
+        DateTime before = System.IO.File.GetLastWriteTimeUtc(secret);
+        var link = RawTar.Link(BlockDriver.Mount.Tar.TarTypeFlag.Symlink, RawTar.B("l"), RawTar.B(secret));
+        link.Header.Uid = 1234;
+        await LayerTarApplier.ApplyAsync(RawTar.Build(link), Root);
+
+        Assert.Equal((UnixFileMode)0x180, System.IO.File.GetUnixFileMode(secret));
+        Assert.Equal(before, System.IO.File.GetLastWriteTimeUtc(secret));
+        ProcessResult owners = await ChildProcess.RunAsync("stat", ["-c", "%u", secret, Path.Combine(Root, "l")], Root);
+        Assert.Equal(["0", "1234"], owners.Stdout.Trim().Split('\n'));
+    }
 }

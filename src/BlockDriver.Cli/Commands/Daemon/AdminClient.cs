@@ -84,7 +84,8 @@ internal sealed class AdminClient : IDisposable
                 "deleted" => ChangeKind.Deleted,
                 _ => throw new BlockDriverException(ErrorKind.Unavailable, $"the daemon for {Root} sent an unknown change kind \"{c.Kind}\"."),
             },
-            c.Path))];
+            // The exact bytes of a path that is not UTF-8 (the text beside them is lossy).
+            c.PathBase64 is { } raw ? Convert.FromBase64String(raw) : System.Text.Encoding.UTF8.GetBytes(c.Path)))];
     }
 
     /// <summary>Copies the layer tar of <paramref name="layer"/>'s differences from its parent to

@@ -40,6 +40,12 @@ internal sealed class LayerChangesCommand : StoreCommand
                     json.WriteStartObject();
                     json.WriteString("kind", change.Kind switch { ChangeKind.Added => "added", ChangeKind.Modified => "modified", _ => "deleted" });
                     json.WriteString("path", change.Path);
+                    if (!change.IsUtf8)
+                    {
+                        // JSON cannot hold the bytes of a name that is not UTF-8: they go in base64 beside the text.
+                        json.WriteString("pathBase64", Convert.ToBase64String(change.RawPath));
+                    }
+
                     json.WriteEndObject();
                 }
 
@@ -50,10 +56,21 @@ internal sealed class LayerChangesCommand : StoreCommand
         }
         else
         {
+            // The path's bytes as the file system has them (as ls and docker diff print them), not a lossy decoding.
+            Console.Out.Flush();
+            using Stream stdout = Console.OpenStandardOutput();
+            var line = new List<byte>();
             foreach (LayerChange change in changes)
             {
-                Console.WriteLine(change.ToString());
+                line.Clear();
+                line.Add((byte)change.Letter);
+                line.Add((byte)' ');
+                line.AddRange(change.RawPath);
+                line.Add((byte)'\n');
+                stdout.Write([.. line]);
             }
+
+            stdout.Flush();
         }
 
         return ExitCodes.Success;
