@@ -19,18 +19,26 @@ internal sealed class BlockDriverDaemon : IDisposable
     /// <param name="store">The store directory (the daemon creates it).</param>
     /// <param name="pluginName">The plugin name dockerd is started with (<c>-s NAME</c>).</param>
     /// <param name="log">Receives the daemon's output lines and the CLI commands run.</param>
-    public BlockDriverDaemon(string store, string pluginName, Action<string> log)
+    /// <param name="containerdSocket">Serve the containerd snapshotter proxy plugin on this socket
+    /// (<c>daemon --containerd-socket</c>) instead of the graphdriver plugin; null for the plugin.</param>
+    public BlockDriverDaemon(string store, string pluginName, Action<string> log, string? containerdSocket = null)
     {
         Store = store;
         PluginName = pluginName;
         _log = log;
+        ContainerdSocket = containerdSocket;
     }
 
     public string Store { get; }
 
     public string PluginName { get; }
 
-    public string SocketPath => $"/run/docker/plugins/{PluginName}.sock";
+    /// <summary>The snapshotter's socket when the daemon serves containerd, else null.</summary>
+    public string? ContainerdSocket { get; }
+
+    /// <summary>The socket the daemon serves: the graphdriver plugin's (<c>/run/docker/plugins/NAME.sock</c>) or the
+    /// snapshotter's.</summary>
+    public string SocketPath => ContainerdSocket ?? $"/run/docker/plugins/{PluginName}.sock";
 
     public int Pid => _process?.Pid ?? throw new InvalidOperationException("the daemon was never started");
 
@@ -58,7 +66,9 @@ internal sealed class BlockDriverDaemon : IDisposable
         _process = LoggedProcess.Start(
             "blockdriver",
             Dotnet,
-            [CliPath, "--root", Store, "daemon", "--docker", "--Docker:Socket=" + SocketPath, "--Docker:Name=" + PluginName],
+            ContainerdSocket is null
+                ? [CliPath, "--root", Store, "daemon", "--docker", "--Docker:Socket=" + SocketPath, "--Docker:Name=" + PluginName]
+                : [CliPath, "--root", Store, "daemon", "--containerd-socket", ContainerdSocket],
             _log);
         _runs.Add(_process);
         await _process.WaitUntilAsync(() => Task.FromResult(_process.Output.Contains(" ready: ", StringComparison.Ordinal) && Answers(SocketPath)),

@@ -12,13 +12,20 @@ internal sealed record CommandResult(string CommandLine, int ExitCode, string St
 internal static class Command
 {
     /// <summary>Runs <paramref name="program"/> with stdout and stderr captured; a run longer than
-    /// <paramref name="timeout"/> is killed and throws <see cref="TimeoutException"/>.</summary>
-    public static async Task<CommandResult> RunAsync(string program, IEnumerable<string> args, TimeSpan timeout)
+    /// <paramref name="timeout"/> is killed and throws <see cref="TimeoutException"/>. <paramref name="environment"/>
+    /// sets variables over this process's own.</summary>
+    public static async Task<CommandResult> RunAsync(string program, IEnumerable<string> args, TimeSpan timeout,
+        IReadOnlyDictionary<string, string>? environment = null)
     {
         var start = new ProcessStartInfo(program) { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
         foreach (string arg in args)
         {
             start.ArgumentList.Add(arg);
+        }
+
+        foreach ((string key, string value) in environment ?? new Dictionary<string, string>())
+        {
+            start.Environment[key] = value;
         }
 
         string commandLine = $"{program} {string.Join(' ', start.ArgumentList)}";

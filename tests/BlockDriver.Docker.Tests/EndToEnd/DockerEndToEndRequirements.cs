@@ -43,3 +43,17 @@ internal sealed class DockerFactAttribute : FactAttribute
         }
     }
 }
+
+/// <summary>A theory that needs a real dockerd; skipped or failed as <see cref="DockerFactAttribute"/>.</summary>
+[AttributeUsage(AttributeTargets.Method)]
+internal sealed class DockerTheoryAttribute : TheoryAttribute
+{
+    public DockerTheoryAttribute()
+    {
+        IReadOnlyList<string> missing = DockerEndToEndRequirements.Missing();
+        if (missing.Count > 0 && !string.Equals(Environment.GetEnvironmentVariable("CI"), "true", StringComparison.OrdinalIgnoreCase))
+        {
+            Skip = DockerEndToEndRequirements.Explain(missing);
+        }
+    }
+}

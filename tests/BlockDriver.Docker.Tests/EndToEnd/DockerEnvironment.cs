@@ -16,16 +16,41 @@ internal sealed class DockerEnvironment : IAsyncDisposable
 {
     public const string TempPrefix = "dockere2e";
     private readonly TempDirectory _temp;
-    private readonly ITestOutputHelper _output;
+    private readonly ExternalContainerd? _containerd;
+    private readonly DockerInstall _install;
     private Dockerd? _overlay;
 
-    private DockerEnvironment(TempDirectory temp, ITestOutputHelper output)
+    private DockerEnvironment(TempDirectory temp, ITestOutputHelper? output, DockerStack stack, DockerInstall install)
     {
         _temp = temp;
-        _output = output;
-        Daemon = new BlockDriverDaemon(temp.GetFilePath("store"), BlockDriverDaemon.UniquePluginName(), Log);
-        Docker = new Dockerd(temp.GetFilePath("docker-bd"), Daemon.PluginName, Log);
+        Output = output;
+        Stack = stack;
+        _install = install;
+        if (stack.Snapshotter)
+        {
+            Daemon = new BlockDriverDaemon(temp.GetFilePath("store"), BlockDriverDaemon.UniquePluginName(), Log, temp.GetFilePath("snapshotter.sock"));
+            _containerd = new ExternalContainerd(temp.GetFilePath("containerd"),
+                install.Containerd ?? throw new InvalidOperationException($"{install.Name} brings no containerd"), install.Environment, Log);
+            Docker = new Dockerd(temp.GetFilePath("docker-bd"), Snapshotter, Log, install,
+                """{"features": {"containerd-snapshotter": true}}""", ["--containerd", _containerd.Socket]);
+        }
+        else
+        {
+            Daemon = new BlockDriverDaemon(temp.GetFilePath("store"), BlockDriverDaemon.UniquePluginName(), Log);
+            Docker = new Dockerd(temp.GetFilePath("docker-bd"), Daemon.PluginName, Log, install);
+        }
     }
+
+    /// <summary>The containerd proxy plugin's name under which dockerd's containerd reaches the daemon's snapshotter
+    /// (and dockerd's <c>--storage-driver</c>).</summary>
+    public const string Snapshotter = "blockdriver";
+
+    /// <summary>Which dockerd on which front end.</summary>
+    public DockerStack Stack { get; }
+
+    /// <summary>Where lines go: the running test's output (a class fixture points it at each test in turn), or
+    /// nowhere.</summary>
+    public ITestOutputHelper? Output { get; set; }
 
     /// <summary>The blockdriver daemon serving the plugin, and the CLI on its store.</summary>
     public BlockDriverDaemon Daemon { get; }
@@ -37,13 +62,24 @@ internal sealed class DockerEnvironment : IAsyncDisposable
 
     /// <summary>Checks the programs are there (a clear failure naming the packages otherwise), then starts the
     /// blockdriver daemon and a dockerd on it.</summary>
-    public static async Task<DockerEnvironment> StartAsync(ITestOutputHelper output)
+    public static Task<DockerEnvironment> StartAsync(ITestOutputHelper output) => StartAsync(output, DockerStack.Docker20Plugin);
+
+    /// <summary>As <see cref="StartAsync(ITestOutputHelper)"/> on <paramref name="stack"/>: a modern stack's
+    /// packages are fetched (once per machine, <see cref="ModernDocker"/>), and a snapshotter stack also starts its
+    /// containerd between the blockdriver daemon and dockerd.</summary>
+    public static async Task<DockerEnvironment> StartAsync(ITestOutputHelper? output, DockerStack stack)
     {
         DockerEndToEndRequirements.ThrowIfMissing();
-        var env = new DockerEnvironment(new TempDirectory(TempPrefix), output);
+        DockerInstall install = stack.Modern ? await ModernDocker.InstallAsync(line => output?.WriteLine(line)) : DockerInstall.Debian12;
+        var env = new DockerEnvironment(new TempDirectory(TempPrefix), output, stack, install);
         try
         {
             await env.Daemon.StartAsync();
+            if (env._containerd is not null)
+            {
+                await env._containerd.StartAsync(Snapshotter, env.Daemon.SocketPath);
+            }
+
             await env.Docker.StartAsync();
             return env;
         }
@@ -54,12 +90,16 @@ internal sealed class DockerEnvironment : IAsyncDisposable
         }
     }
 
-    /// <summary>A second dockerd, on overlay2 (started on first use).</summary>
+    /// <summary>A second dockerd of the same version, on the kernel's overlayfs (started on first use): overlay2, or
+    /// on a snapshotter stack containerd's overlayfs snapshotter (in the containerd dockerd starts itself). The
+    /// reference the suites compare BlockDriver's results with.</summary>
     public async Task<Dockerd> OverlayAsync()
     {
         if (_overlay is null)
         {
-            _overlay = new Dockerd(_temp.GetFilePath("docker-ov"), "overlay2", Log);
+            _overlay = Stack.Snapshotter
+                ? new Dockerd(_temp.GetFilePath("docker-ov"), "overlayfs", Log, _install, """{"features": {"containerd-snapshotter": true}}""")
+                : new Dockerd(_temp.GetFilePath("docker-ov"), "overlay2", Log, _install);
             await _overlay.StartAsync();
         }
 
@@ -98,7 +138,7 @@ internal sealed class DockerEnvironment : IAsyncDisposable
     {
         try
         {
-            _output.WriteLine(line);
+            Output?.WriteLine(line);
         }
         catch (InvalidOperationException)
         {
@@ -133,6 +173,14 @@ internal sealed class DockerEnvironment : IAsyncDisposable
             });
         }
 
+        await Step("stopping containerd", async () =>
+        {
+            if (_containerd is { IsRunning: true } && await _containerd.StopAsync() is not 0 and var code)
+            {
+                throw new InvalidOperationException($"containerd exited {code?.ToString() ?? "only to SIGKILL"}:\n{_containerd.Log}");
+            }
+        });
+
         await Step("stopping the blockdriver daemon", async () =>
         {
             if (Daemon.IsRunning && await Daemon.StopAsync() is not 0 and var code)
@@ -154,6 +202,7 @@ internal sealed class DockerEnvironment : IAsyncDisposable
 
         Docker.Dispose();
         _overlay?.Dispose();
+        _containerd?.Dispose();
         Daemon.Dispose();
         await Step("deleting the temp directory", () =>
         {

@@ -30,13 +30,20 @@ internal sealed partial class LoggedProcess : IDisposable
     /// <summary>Every line written so far, stdout and stderr interleaved as they arrived.</summary>
     public string Output => string.Join('\n', _all);
 
-    /// <summary>Starts <paramref name="program"/>; <paramref name="name"/> prefixes its lines in the log.</summary>
-    public static LoggedProcess Start(string name, string program, IEnumerable<string> args, Action<string> log)
+    /// <summary>Starts <paramref name="program"/>; <paramref name="name"/> prefixes its lines in the log;
+    /// <paramref name="environment"/> sets variables over this process's own.</summary>
+    public static LoggedProcess Start(string name, string program, IEnumerable<string> args, Action<string> log,
+        IReadOnlyDictionary<string, string>? environment = null)
     {
         var start = new ProcessStartInfo(program) { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
         foreach (string arg in args)
         {
             start.ArgumentList.Add(arg);
+        }
+
+        foreach ((string key, string value) in environment ?? new Dictionary<string, string>())
+        {
+            start.Environment[key] = value;
         }
 
         log($"$ {program} {string.Join(' ', start.ArgumentList)}");
