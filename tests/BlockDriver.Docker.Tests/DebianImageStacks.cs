@@ -8,14 +8,6 @@ namespace BlockDriver.Docker.Tests;
 public sealed class DebianImageOnDocker20PluginTests(DebianImageOnDocker20PluginTests.Fixture fixture, ITestOutputHelper output)
     : DebianImageTests<DebianImageOnDocker20PluginTests.Fixture>(fixture, output)
 {
-    [DockerFact(Skip = DebianImageKnownBugs.LostAndFound)]
-    public override Task A_running_container_exports_the_file_system_overlayfs_exports() =>
-        base.A_running_container_exports_the_file_system_overlayfs_exports();
-
-    [DockerFact(Skip = DebianImageKnownBugs.DiffSize)]
-    public override Task A_running_containers_sizes_in_ps_and_system_df_are_the_stores() =>
-        base.A_running_containers_sizes_in_ps_and_system_df_are_the_stores();
-
     public sealed class Fixture : DebianImageFixture
     {
         internal override DockerStack Stack => DockerStack.Docker20Plugin;
@@ -27,10 +19,6 @@ public sealed class DebianImageOnDocker20PluginTests(DebianImageOnDocker20Plugin
 public sealed class DebianImageOnDocker26SnapshotterTests(DebianImageOnDocker26SnapshotterTests.Fixture fixture, ITestOutputHelper output)
     : DebianImageTests<DebianImageOnDocker26SnapshotterTests.Fixture>(fixture, output)
 {
-    [DockerFact(Skip = DebianImageKnownBugs.LostAndFound)]
-    public override Task A_running_container_exports_the_file_system_overlayfs_exports() =>
-        base.A_running_container_exports_the_file_system_overlayfs_exports();
-
     [DockerFact(Skip = DebianImageKnownBugs.SnapshotterCommitBusy)]
     public override Task A_running_container_commits_the_layer_overlayfs_commits() =>
         base.A_running_container_commits_the_layer_overlayfs_commits();
@@ -45,14 +33,6 @@ public sealed class DebianImageOnDocker26SnapshotterTests(DebianImageOnDocker26S
 /// Remove the override that names one when its fix lands.</summary>
 internal static class DebianImageKnownBugs
 {
-    public const string LostAndFound =
-        "known bug: a container's root is the layer's ext4 root, so it shows ext4's /lost+found (docker export lists it, " +
-        "overlayfs has none)";
-
-    public const string DiffSize =
-        "known bug: the plugin's DiffSize counts a hard link's bytes once per name and a symlink as 0 bytes; overlay2 " +
-        "(directory.Size) counts each inode once and a symlink by its length (SIZE 3000064 vs 3000073)";
-
     public const string SnapshotterCommitBusy =
         "known bug: docker commit of a running container fails: containerd's differ mounts the active snapshot's ext4 " +
         "loop device read-only while the container has it mounted read-write (mount: device or resource busy)";

@@ -41,11 +41,26 @@ public static class LayerChanges
         return size;
     }
 
-    /// <summary>Docker's DiffSize of <paramref name="layerRoot"/> over <paramref name="parentRoot"/> in one walk.</summary>
+    /// <summary>Docker's DiffSize of <paramref name="layerRoot"/> over <paramref name="parentRoot"/> in one walk, counted
+    /// as overlay2 counts its upper directory (moby's directory.Size): every added or modified entry that is not a
+    /// directory by its st_size (a symbolic link by its target's length, a device or FIFO as 0), an inode with
+    /// several links once.</summary>
     public static long DiffSize(string? parentRoot, string layerRoot)
     {
         using DirectoryHandle layer = DirectoryHandle.OpenRoot(layerRoot);
         using DirectoryHandle? parent = parentRoot is null ? null : DirectoryHandle.OpenRoot(parentRoot);
-        return LayerWalk.Changes(parent, layer).Where(i => i.Stat is { IsRegular: true }).Sum(i => i.Stat!.Value.Size);
+        var linked = new HashSet<ulong>();
+        long size = 0;
+        foreach (WalkItem item in LayerWalk.Changes(parent, layer))
+        {
+            if (item.Stat is not { IsDirectory: false } stat || (stat.Links > 1 && !linked.Add(stat.Inode)))
+            {
+                continue;
+            }
+
+            size += stat.Size;
+        }
+
+        return size;
     }
 }

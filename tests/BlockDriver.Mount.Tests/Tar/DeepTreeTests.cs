@@ -81,6 +81,21 @@ public sealed class DeepTreeTests : IDisposable
     }
 
     [Fact]
+    public async Task DiffSize_counts_as_overlay2_an_inode_once_and_a_symlink_by_its_target()
+    {
+        string root = Path.Combine(_scratch, "sized");
+        Directory.CreateDirectory(root);
+        await LayerTarApplier.ApplyAsync(Build(
+            File("a", new string('x', 100)),
+            Link(TarTypeFlag.HardLink, B("b"), B("a")),
+            Link(TarTypeFlag.Symlink, B("s"), B("xyz")),
+            File("d/e", "12345")), root);
+
+        // 100 (a and b, one inode) + 3 (s) + 5 (d/e); the directory d counts nothing.
+        Assert.Equal(108, LayerChanges.DiffSize(null, root));
+    }
+
+    [Fact]
     public async Task Size_never_stats_through_a_link_out_of_the_layer()
     {
         string root = Path.Combine(_scratch, "root");
@@ -92,6 +107,7 @@ public sealed class DeepTreeTests : IDisposable
 
         // A change list naming a path through the link (as a racing container could make appear) counts nothing.
         Assert.Equal(0, LayerChanges.Size(root, [new LayerChange(ChangeKind.Added, "/dir/big"), new LayerChange(ChangeKind.Added, "/big")]));
-        Assert.Equal(0, LayerChanges.DiffSize(null, root));
+        // DiffSize counts the links themselves, by their targets' lengths (as overlay2 does), never what they point at.
+        Assert.Equal(B(outside).Length + B(Path.Combine(outside, "big")).Length, LayerChanges.DiffSize(null, root));
     }
 }
