@@ -149,6 +149,15 @@ public sealed class BlockSnapshotter : IDisposable
 
             string device = _mounter.FindDevice(info.LayerId)
                 ?? await _mounter.AttachDeviceAsync(info.LayerId, info.Kind == SnapshotKind.Active, ct).ConfigureAwait(false);
+
+            // An active snapshot already mounted (a running container's root) cannot be mounted from its device a
+            // second time with other flags: containerd's differ mounts it read-only to diff it (docker commit of a
+            // running container), and ext4 refuses that with EBUSY. A bind of the mounted file system can be.
+            if (info.Kind == SnapshotKind.Active && LayerMounter.WholeFileSystemMountPoints(device) is [string mounted, ..])
+            {
+                return [new SnapshotMount("bind", mounted, ["rbind"])];
+            }
+
             return MountsFor(info.Kind, device);
         }
         finally

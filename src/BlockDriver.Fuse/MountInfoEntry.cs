@@ -12,6 +12,10 @@ namespace BlockDriver.Fuse;
 /// <param name="Source">The mount source, unescaped.</param>
 public sealed record MountInfoEntry(int MountId, int Major, int Minor, string MountPoint, string FileSystemType, string Source)
 {
+    /// <summary>The directory of the file system that is mounted there ("/" for the whole file system; a bind mount
+    /// of a subdirectory shows that directory).</summary>
+    public string Root { get; init; } = "/";
+
     /// <summary>True for "fuse" and "fuse.*" (not fuseblk, not fusectl).</summary>
     public bool IsFuse => FileSystemType == "fuse" || FileSystemType.StartsWith("fuse.", StringComparison.Ordinal);
 
@@ -57,7 +61,7 @@ public sealed record MountInfoEntry(int MountId, int Major, int Minor, string Mo
             return false;
         }
 
-        entry = new MountInfoEntry(id, major, minor, Unescape(fields[4]), fields[separator + 1], Unescape(fields[separator + 2]));
+        entry = new MountInfoEntry(id, major, minor, Unescape(fields[4]), fields[separator + 1], Unescape(fields[separator + 2])) { Root = Unescape(fields[3]) };
         return true;
     }
 

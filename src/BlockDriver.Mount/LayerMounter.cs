@@ -655,6 +655,17 @@ public sealed class LayerMounter : IAsyncDisposable
 
     // The mount points in this process's mount namespace of the file system on loop device DEVICE, found by its
     // major:minor (/sys/block/loopN/dev), as a bind mount or a mount under another name of the device shows it too.
+    /// <summary>Where the whole file system on block device <paramref name="device"/> (/dev/loopN) is mounted in this
+    /// process's mount namespace (mounts of a subdirectory left out); empty when it is not.</summary>
+    public static IReadOnlyList<string> WholeFileSystemMountPoints(string device)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(device);
+        string[] number = File.ReadAllText($"/sys/block/{Path.GetFileName(device)}/dev").Trim().Split(':');
+        int major = int.Parse(number[0], System.Globalization.CultureInfo.InvariantCulture);
+        int minor = int.Parse(number[1], System.Globalization.CultureInfo.InvariantCulture);
+        return [.. MountInfoEntry.ReadAll().Where(m => m.Major == major && m.Minor == minor && m.Root == "/").Select(m => m.MountPoint)];
+    }
+
     private static List<string> MountPointsOf(string device)
     {
         string[] number = File.ReadAllText($"/sys/block/{Path.GetFileName(device)}/dev").Trim().Split(':');
