@@ -23,3 +23,14 @@ public sealed class DebianImageOnDocker26SnapshotterTests(DebianImageOnDocker26S
         internal override DockerStack Stack => DockerStack.Docker26Snapshotter;
     }
 }
+
+/// <summary>The Debian image suite on dockerd 26 with the graphdriver plugin (the path of Docker 26 and 27 without the
+/// containerd image store).</summary>
+public sealed class DebianImageOnDocker26PluginTests(DebianImageOnDocker26PluginTests.Fixture fixture, ITestOutputHelper output)
+    : DebianImageTests<DebianImageOnDocker26PluginTests.Fixture>(fixture, output)
+{
+    public sealed class Fixture : DebianImageFixture
+    {
+        internal override DockerStack Stack => DockerStack.Docker26Plugin;
+    }
+}

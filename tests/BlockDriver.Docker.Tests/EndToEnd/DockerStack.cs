@@ -11,5 +11,9 @@ internal sealed record DockerStack(string Name, bool Modern, bool Snapshotter)
     /// Debian 13's containerd 1.7, whose proxy plugin is the daemon's snapshotter: the only path of Docker ≥ 29.</summary>
     public static DockerStack Docker26Snapshotter { get; } = new("dockerd 26 + containerd 1.7 snapshotter", Modern: true, Snapshotter: true);
 
+    /// <summary>Debian 13's dockerd 26 (--experimental) on the graphdriver plugin, which it still loads (dockerd 27
+    /// only with DOCKERD_DEPRECATED_GRAPHDRIVER_PLUGINS=1).</summary>
+    public static DockerStack Docker26Plugin { get; } = new("dockerd 26 + graphdriver plugin", Modern: true, Snapshotter: false);
+
     public override string ToString() => Name;
 }
