@@ -18,6 +18,11 @@ namespace BlockDriver.Mount;
 /// </remarks>
 public sealed class LoopDevice : IDisposable
 {
+    // errno values a sysfs attribute of a loop device being torn down answers with (.NET's IOException carries the
+    // raw errno as its HResult on Unix).
+    private const int Enxio = 6;
+    private const int Enodev = 19;
+
     private const int MaxAttachAttempts = 32;
     private readonly TimeSpan _detachTimeout;
     private int _fd;
@@ -325,6 +330,12 @@ public sealed class LoopDevice : IDisposable
         }
         catch (Exception ex) when (ex is FileNotFoundException or DirectoryNotFoundException)
         {
+            return null;
+        }
+        catch (IOException ex) when (ex.HResult is Enodev or Enxio)
+        {
+            // A device another process is detaching right now: its loop attributes answer ENODEV/ENXIO until its
+            // sysfs directory goes (seen when test processes attach and detach devices side by side). Not bound.
             return null;
         }
     }
