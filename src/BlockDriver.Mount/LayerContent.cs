@@ -19,7 +19,7 @@ public static class LayerContent
     /// <paramref name="layerId"/> and returns the bytes of file content written (see
     /// <see cref="LayerTarApplier.ApplyAsync"/>).</summary>
     /// <exception cref="BlockDriverException">ReadOnly when the layer is sealed or mounted read-only; the errors of
-    /// <see cref="LayerMounter.MountAsync"/> and of the tar applier (InvalidArgument for a hostile tar).</exception>
+    /// <see cref="LayerMounter.MountAsync(string, string, bool, CancellationToken)"/> and of the tar applier (InvalidArgument for a hostile tar).</exception>
     public static async Task<long> ApplyTarAsync(LayerMounter mounter, string layerId, Stream tar, CancellationToken ct = default)
     {
         ArgumentNullException.ThrowIfNull(mounter);
