@@ -1,4 +1,5 @@
 using System.Runtime.CompilerServices;
+using BlockDriver.Interop;
 using Microsoft.Win32.SafeHandles;
 
 namespace BlockDriver.Abstractions;

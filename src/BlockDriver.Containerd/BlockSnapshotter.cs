@@ -2,6 +2,7 @@ using System.Buffers.Binary;
 using System.Text;
 using BlockDriver.Abstractions;
 using BlockDriver.Core;
+using BlockDriver.Interop;
 using BlockDriver.Mount;
 using Microsoft.Extensions.Logging;
 

@@ -1,12 +1,14 @@
 using BlockDriver.Abstractions;
+using BlockDriver.Interop;
 
 namespace BlockDriver.Core;
 
 /// <summary>Who has which layer open, in this process and (through run/locks/ID.lock) in every other: any number of
 /// readers or one writer. A lease that cannot be had fails at once with InUse naming the holder's pid; nothing
 /// waits.</summary>
-/// <remarks>Thread-safe. The in-process table is needed because fcntl locks of one process never conflict with
-/// each other (see <see cref="LockFile"/>).</remarks>
+/// <remarks>Thread-safe. The process opens each lock file once and counts its own leases in the in-process table: the
+/// one <see cref="FileLock"/> is shared by every reader of this process (a second open file description would
+/// conflict with the first under OFD locks, and one lock cannot say how many readers it stands for).</remarks>
 internal static class LayerLeases
 {
     private static readonly Dictionary<string, Entry> Entries = new(StringComparer.Ordinal);
@@ -25,14 +27,14 @@ internal static class LayerLeases
             }
 
             bool created = entry is null;
-            entry ??= new Entry(LockFile.Open(path));
+            entry ??= new Entry(OpenLock(path));
             try
             {
                 if (created || exclusive)
                 {
-                    if (!entry.File.TryLock(exclusive, out int holder))
+                    if (!entry.File.TryLock(exclusive, out LockHolder? holder))
                     {
-                        throw InUse(id, holder, exclusive ? "reading or writing" : "writing");
+                        throw InUse(id, holder?.Pid ?? 0, exclusive ? "reading or writing" : "writing", holder);
                     }
                 }
             }
@@ -66,10 +68,22 @@ internal static class LayerLeases
         using IDisposable lease = Acquire(paths, id, exclusive: true);
     }
 
-    private static BlockDriverException InUse(string id, int pid, string how) =>
-        new(ErrorKind.InUse, pid == Environment.ProcessId || pid <= 0
+    private static BlockDriverException InUse(string id, int pid, string how, LockHolder? holder = null) =>
+        new(ErrorKind.InUse, pid == Environment.ProcessId
             ? $"layer {id} is in use by pid {Environment.ProcessId} (this process has it open for {how})."
-            : $"layer {id} is in use by pid {pid} (open for {how}).");
+            : $"layer {id} is in use by {holder?.ToString() ?? "another process"} (open for {how}).");
+
+    private static FileLock OpenLock(string path)
+    {
+        try
+        {
+            return FileLock.Open(path);
+        }
+        catch (IOException ex)
+        {
+            throw new BlockDriverException(ErrorKind.Unavailable, ex.Message, ex);
+        }
+    }
 
     private static void Release(string path, bool exclusive)
     {
@@ -93,9 +107,9 @@ internal static class LayerLeases
         }
     }
 
-    private sealed class Entry(LockFile file)
+    private sealed class Entry(FileLock file)
     {
-        public LockFile File { get; } = file;
+        public FileLock File { get; } = file;
 
         public int Readers { get; set; }
 

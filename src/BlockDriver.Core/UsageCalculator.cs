@@ -1,3 +1,4 @@
+using BlockDriver.Interop;
 namespace BlockDriver.Core;
 
 /// <summary>Derives the figures of <see cref="LayerUsage"/>, <see cref="ContainerUsage"/> and
@@ -71,8 +72,8 @@ internal static class UsageCalculator
     /// run/, layers mounted under mnt/) would otherwise count every mounted layer's virtual size and contents.</summary>
     public static long DirectoryAllocation(string root)
     {
-        ulong device = Abstractions.SparseFile.DeviceOf(root);
-        long total = Abstractions.SparseFile.AllocatedBytes(root);
+        ulong device = SparseFile.DeviceOf(root);
+        long total = SparseFile.AllocatedBytes(root);
         var options = new EnumerationOptions { RecurseSubdirectories = false, AttributesToSkip = FileAttributes.ReparsePoint, IgnoreInaccessible = true };
         var pending = new Stack<string>();
         pending.Push(root);
@@ -83,12 +84,12 @@ internal static class UsageCalculator
                 try
                 {
                     bool isDirectory = entry is DirectoryInfo;
-                    if (isDirectory && Abstractions.SparseFile.DeviceOf(entry.FullName) != device)
+                    if (isDirectory && SparseFile.DeviceOf(entry.FullName) != device)
                     {
                         continue;
                     }
 
-                    total += Abstractions.SparseFile.AllocatedBytes(entry.FullName);
+                    total += SparseFile.AllocatedBytes(entry.FullName);
                     if (isDirectory)
                     {
                         pending.Push(entry.FullName);

@@ -1,5 +1,5 @@
-using System.Net.Sockets;
 using BlockDriver.Abstractions;
+using BlockDriver.Interop;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Hosting;
 using Microsoft.AspNetCore.Server.Kestrel.Core;
@@ -88,18 +88,12 @@ public abstract class SocketFrontEnd(string socketPath, HttpProtocols protocols,
             return;
         }
 
-        using (var probe = new Socket(AddressFamily.Unix, SocketType.Stream, ProtocolType.Unspecified))
+        if (UnixSocketProbe.IsListening(SocketPath))
         {
-            try
-            {
-                probe.Connect(new UnixDomainSocketEndPoint(SocketPath));
-                throw new BlockDriverException(ErrorKind.InUse, $"{Name}: another server is listening on {SocketPath}.");
-            }
-            catch (SocketException ex) when (ex.SocketErrorCode == SocketError.ConnectionRefused)
-            {
-                Log.StaleSocketFound(loggers.CreateLogger(GetType()), SocketPath);
-            }
+            throw new BlockDriverException(ErrorKind.InUse, $"{Name}: another server is listening on {SocketPath}.");
         }
+
+        Log.StaleSocketFound(loggers.CreateLogger(GetType()), SocketPath);
 
         File.Delete(SocketPath);
     }

@@ -1,12 +1,13 @@
-using System.Runtime.InteropServices;
 using BlockDriver.Abstractions;
+using BlockDriver.Interop;
+using Microsoft.Win32.SafeHandles;
 
 namespace BlockDriver.Docker;
 
 /// <summary>syncfs(2) of the file system mounted at a directory: what a Put does to a writable layer it leaves
 /// mounted, so that what a stopped container wrote is on the layer's file before the mount lingers (the daemon's
 /// death would otherwise lose the dirty pages the kernel still held for the file system).</summary>
-internal static partial class FileSystemSync
+internal static class FileSystemSync
 {
     private const int ORdOnly = 0;
     private const int ODirectory = 0x10000;
@@ -17,31 +18,15 @@ internal static partial class FileSystemSync
     /// layer is reported here).</exception>
     public static void Flush(string directory)
     {
-        int fd = Open(directory, ORdOnly | ODirectory | OCloExec, 0);
-        if (fd < 0)
+        using SafeFileHandle handle = Libc.OpenHandle(directory, ORdOnly | ODirectory | OCloExec, 0);
+        if (handle.IsInvalid)
         {
-            throw new BlockDriverException(ErrorKind.Unavailable, $"opening {directory} to flush it failed: {Marshal.GetPInvokeErrorMessage(Marshal.GetLastPInvokeError())}.");
+            throw OsError.Last("opening to flush", directory, ErrorKind.Unavailable);
         }
 
-        try
+        if (Libc.SyncFs(handle) != 0)
         {
-            if (SyncFs(fd) != 0)
-            {
-                throw new BlockDriverException(ErrorKind.Unavailable, $"flushing the file system at {directory} failed: {Marshal.GetPInvokeErrorMessage(Marshal.GetLastPInvokeError())}.");
-            }
-        }
-        finally
-        {
-            _ = Close(fd);
+            throw OsError.Last("flushing the file system at", directory, ErrorKind.Unavailable);
         }
     }
-
-    [LibraryImport("libc", EntryPoint = "open", SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
-    private static partial int Open(string path, int flags, uint mode);
-
-    [LibraryImport("libc", EntryPoint = "syncfs", SetLastError = true)]
-    private static partial int SyncFs(int fd);
-
-    [LibraryImport("libc", EntryPoint = "close", SetLastError = true)]
-    private static partial int Close(int fd);
 }

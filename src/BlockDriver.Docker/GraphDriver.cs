@@ -2,7 +2,7 @@ using System.Globalization;
 using BlockDriver.Abstractions;
 using BlockDriver.Core;
 using BlockDriver.Daemon;
-using BlockDriver.Fuse;
+using BlockDriver.Interop;
 using BlockDriver.Mount;
 using BlockDriver.Mount.Tar;
 using Microsoft.Extensions.Logging;

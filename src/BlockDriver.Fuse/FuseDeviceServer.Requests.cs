@@ -3,6 +3,7 @@ using System.Buffers.Binary;
 using System.Runtime.InteropServices;
 using System.Text;
 using BlockDriver.Abstractions;
+using BlockDriver.Interop;
 using static BlockDriver.Fuse.FuseProtocol;
 
 namespace BlockDriver.Fuse;
@@ -88,7 +89,7 @@ public sealed partial class FuseDeviceServer
             nint n;
             fixed (byte* p = buffer)
             {
-                n = LibC.Read(fd, p, buffer.Length);
+                n = Libc.Read(fd, p, buffer.Length);
             }
 
             if (n > 0)
@@ -107,7 +108,7 @@ public sealed partial class FuseDeviceServer
                 case Errno.ENODEV or Errno.ECONNABORTED:
                     return -1;
                 default:
-                    Log.ReaderFailed(_logger, $"read(/dev/fuse) failed: {LibC.Describe(errno)}");
+                    Log.ReaderFailed(_logger, $"read(/dev/fuse) failed: {Errno.Describe(errno)}");
                     return -1;
             }
         }
@@ -121,7 +122,7 @@ public sealed partial class FuseDeviceServer
         }
         catch (Exception ex)
         {
-            int errno = Errno.From(ex);
+            int errno = FuseErrno.From(ex);
             if (errno == Errno.EIO)
             {
                 Log.RequestFailed(_logger, ex, request.Opcode, request.NodeId, errno);
@@ -868,7 +869,7 @@ public sealed partial class FuseDeviceServer
         nint written;
         fixed (byte* p = reply)
         {
-            written = LibC.Write(request.Fd, p, reply.Length);
+            written = Libc.Write(request.Fd, p, reply.Length);
         }
 
         if (written < 0)
@@ -876,7 +877,7 @@ public sealed partial class FuseDeviceServer
             int error = LastErrno();
             if (error is not (Errno.ENOENT or Errno.ENODEV or Errno.ECONNABORTED))
             {
-                Log.ReplyFailed(_logger, $"opcode {request.Opcode}: {LibC.Describe(error)}");
+                Log.ReplyFailed(_logger, $"opcode {request.Opcode}: {Errno.Describe(error)}");
             }
         }
     }

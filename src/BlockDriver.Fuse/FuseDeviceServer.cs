@@ -5,6 +5,7 @@ using System.Globalization;
 using System.Runtime.InteropServices;
 using System.Text;
 using BlockDriver.Abstractions;
+using BlockDriver.Interop;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
 
@@ -243,7 +244,7 @@ public sealed partial class FuseDeviceServer : IAsyncDisposable
         {
             foreach (int fd in _fds)
             {
-                LibC.Close(fd);
+                Libc.Close(fd);
             }
 
             _fds.Clear();
@@ -276,21 +277,21 @@ public sealed partial class FuseDeviceServer : IAsyncDisposable
 
     private void Mount()
     {
-        int fd = LibC.Open("/dev/fuse", LibC.ORdWr | LibC.OCloExec, 0);
+        int fd = Libc.Open("/dev/fuse", FuseNative.ORdWr | FuseNative.OCloExec, 0);
         if (fd < 0)
         {
             int errno = LastErrno();
-            throw new BlockDriverException(ErrorKind.Unavailable, $"Opening /dev/fuse failed: {LibC.Describe(errno)}.");
+            throw new BlockDriverException(ErrorKind.Unavailable, $"Opening /dev/fuse failed: {Errno.Describe(errno)}.");
         }
 
         _fds.Add(fd);
         string data = string.Create(CultureInfo.InvariantCulture,
-            $"fd={fd},rootmode=40000,user_id={LibC.GetEffectiveUserId()},group_id={LibC.GetEffectiveGroupId()}," +
+            $"fd={fd},rootmode=40000,user_id={Libc.GetEffectiveUserId()},group_id={Libc.GetEffectiveGroupId()}," +
             $"default_permissions,max_read={_options.MaxWrite}");
-        if (LibC.Mount(_options.Subtype, _mountPoint, "fuse." + _options.Subtype, LibC.MsNoSuid | LibC.MsNoDev, data) != 0)
+        if (Libc.Mount(_options.Subtype, _mountPoint, "fuse." + _options.Subtype, FuseNative.MsNoSuid | FuseNative.MsNoDev, data) != 0)
         {
             int errno = LastErrno();
-            throw new BlockDriverException(ErrorKind.Unavailable, $"mount(2) of FUSE at {_mountPoint} failed: {LibC.Describe(errno)}.");
+            throw new BlockDriverException(ErrorKind.Unavailable, $"mount(2) of FUSE at {_mountPoint} failed: {Errno.Describe(errno)}.");
         }
 
         _mounted = true;
@@ -306,19 +307,19 @@ public sealed partial class FuseDeviceServer : IAsyncDisposable
         int master = _fds[0];
         for (int i = 1; i < _options.WorkerThreads; i++)
         {
-            int clone = LibC.Open("/dev/fuse", LibC.ORdWr | LibC.OCloExec, 0);
+            int clone = Libc.Open("/dev/fuse", FuseNative.ORdWr | FuseNative.OCloExec, 0);
             if (clone < 0)
             {
                 int errno = LastErrno();
-                throw new BlockDriverException(ErrorKind.Unavailable, $"Opening /dev/fuse for a clone failed: {LibC.Describe(errno)}.");
+                throw new BlockDriverException(ErrorKind.Unavailable, $"Opening /dev/fuse for a clone failed: {Errno.Describe(errno)}.");
             }
 
             uint masterFd = (uint)master;
-            if (LibC.Ioctl(clone, LibC.FuseDevIocClone, ref masterFd) != 0)
+            if (Libc.Ioctl(clone, FuseNative.FuseDevIocClone, ref masterFd) != 0)
             {
                 int errno = LastErrno();
-                LibC.Close(clone);
-                throw new BlockDriverException(ErrorKind.Unavailable, $"FUSE_DEV_IOC_CLONE failed: {LibC.Describe(errno)}.");
+                Libc.Close(clone);
+                throw new BlockDriverException(ErrorKind.Unavailable, $"FUSE_DEV_IOC_CLONE failed: {Errno.Describe(errno)}.");
             }
 
             _fds.Add(clone);
@@ -340,7 +341,7 @@ public sealed partial class FuseDeviceServer : IAsyncDisposable
 
     private void Unmount()
     {
-        if (LibC.Umount2(_mountPoint, 0) == 0)
+        if (Libc.Umount2(_mountPoint, 0) == 0)
         {
             return;
         }
@@ -352,10 +353,10 @@ public sealed partial class FuseDeviceServer : IAsyncDisposable
             return;
         }
 
-        Log.UnmountBusy(_logger, _mountPoint, LibC.Describe(errno));
-        if (LibC.Umount2(_mountPoint, LibC.MntDetach) != 0)
+        Log.UnmountBusy(_logger, _mountPoint, Errno.Describe(errno));
+        if (Libc.Umount2(_mountPoint, FuseNative.MntDetach) != 0)
         {
-            Log.TeardownProblem(_logger, _mountPoint, $"lazy unmount failed: {LibC.Describe(LastErrno())}");
+            Log.TeardownProblem(_logger, _mountPoint, $"lazy unmount failed: {Errno.Describe(LastErrno())}");
         }
     }
 
@@ -386,7 +387,7 @@ public sealed partial class FuseDeviceServer : IAsyncDisposable
         bool mountedControl = false;
         if (!File.Exists(abort) && !MountInfoEntry.ReadAll().Any(e => e.FileSystemType == "fusectl"))
         {
-            mountedControl = LibC.Mount("fusectl", controlRoot, "fusectl", 0, null) == 0;
+            mountedControl = Libc.Mount("fusectl", controlRoot, "fusectl", 0, null) == 0;
         }
 
         try
@@ -403,7 +404,7 @@ public sealed partial class FuseDeviceServer : IAsyncDisposable
         {
             if (mountedControl)
             {
-                LibC.Umount2(controlRoot, 0);
+                Libc.Umount2(controlRoot, 0);
             }
         }
     }
@@ -417,9 +418,9 @@ public sealed partial class FuseDeviceServer : IAsyncDisposable
             return;
         }
 
-        if (LibC.Umount2(_mountPoint, 0) != 0 && LastErrno() == Errno.EBUSY)
+        if (Libc.Umount2(_mountPoint, 0) != 0 && LastErrno() == Errno.EBUSY)
         {
-            LibC.Umount2(_mountPoint, LibC.MntDetach);
+            Libc.Umount2(_mountPoint, FuseNative.MntDetach);
             AbortConnection();
         }
     }
@@ -447,10 +448,10 @@ public sealed partial class FuseDeviceServer : IAsyncDisposable
             Encoding.UTF8.GetBytes(name, span[32..]);
             fixed (byte* p = span)
             {
-                int errno = LibC.Write(_fds[0], p, length) < 0 ? LastErrno() : 0;
+                int errno = Libc.Write(_fds[0], p, length) < 0 ? LastErrno() : 0;
                 if (errno is not (0 or Errno.ENOENT or Errno.ENODEV))
                 {
-                    Log.ReplyFailed(_logger, $"FUSE_NOTIFY_INVAL_ENTRY for {name}: {LibC.Describe(errno)}");
+                    Log.ReplyFailed(_logger, $"FUSE_NOTIFY_INVAL_ENTRY for {name}: {Errno.Describe(errno)}");
                 }
             }
         }

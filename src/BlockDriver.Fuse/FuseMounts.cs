@@ -1,5 +1,6 @@
 using System.Runtime.InteropServices;
 using BlockDriver.Abstractions;
+using BlockDriver.Interop;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
 
@@ -49,16 +50,16 @@ public static class FuseMounts
                 {
                     0 => "its server answers",
                     -1 => "its server does not answer",
-                    _ => $"stat fails with {LibC.Describe(errno)}",
+                    _ => $"stat fails with {Errno.Describe(errno)}",
                 };
                 throw new BlockDriverException(ErrorKind.InUse,
                     $"{full}: a FUSE mount ({top.FileSystemType}, connection {top.ConnectionId}) is there and {state}; not touching it.");
             }
 
-            if (LibC.Umount2(full, LibC.MntDetach) != 0)
+            if (Libc.Umount2(full, FuseNative.MntDetach) != 0)
             {
                 int error = Marshal.GetLastPInvokeError();
-                throw new BlockDriverException(ErrorKind.InUse, $"{full}: unmounting the stale FUSE mount failed: {LibC.Describe(error)}.");
+                throw new BlockDriverException(ErrorKind.InUse, $"{full}: unmounting the stale FUSE mount failed: {Errno.Describe(error)}.");
             }
 
             Log.StaleMountCleaned(logger, top.FileSystemType, full);
@@ -96,7 +97,7 @@ public static class FuseMounts
         // AT_STATX_FORCE_SYNC: ask the server, not the kernel's attribute cache, which answers for a second or so
         // after the server died (a daemon restarted right after kill -9 would take the dead mount for a live one).
         const int AtStatxForceSync = 0x2000;
-        byte* buffer = stackalloc byte[LibC.StatxStructSize];
-        return LibC.Statx(LibC.AtFdCwd, path, AtStatxForceSync, LibC.StatxTypeAndMode, buffer) == 0 ? 0 : Marshal.GetLastPInvokeError();
+        byte* buffer = stackalloc byte[FuseNative.StatxStructSize];
+        return Libc.Statx(FuseNative.AtFdCwd, path, AtStatxForceSync, FuseNative.StatxTypeAndMode, buffer) == 0 ? 0 : Marshal.GetLastPInvokeError();
     }
 }

@@ -1,7 +1,6 @@
-using System.Diagnostics;
-using System.Runtime.InteropServices;
 using BlockDriver.Abstractions;
 using BlockDriver.Core;
+using BlockDriver.Interop;
 
 namespace BlockDriver.Mount;
 
@@ -93,7 +92,7 @@ public static class BaseFilesystem
         }
 
         Directory.CreateDirectory(store.Paths.Run);
-        using FileLock held = await FileLock.AcquireAsync(Path.Combine(store.Paths.Run, "base-fs.lock"), LockTimeout, ct).ConfigureAwait(false);
+        using FileLock held = await AcquireLockAsync(Path.Combine(store.Paths.Run, "base-fs.lock"), LockTimeout, ct).ConfigureAwait(false);
         if (Existing(store, layerId, capacity) is Layer made)
         {
             return made;
@@ -187,61 +186,35 @@ public static class BaseFilesystem
         return layer;
     }
 
-    // flock(2) on a lock file: one holder at a time across processes, and across open file descriptions within one.
-    // A raw fd, not a FileStream: .NET takes a shared flock of its own on files it opens, and two openers each holding
-    // that shared lock could never upgrade.
-    private sealed class FileLock : IDisposable
+    // An OFD lock (FileLock) on a lock file: one holder at a time across processes, and across open file descriptions
+    // within one; polled until the deadline.
+    private static async Task<FileLock> AcquireLockAsync(string path, TimeSpan timeout, CancellationToken ct)
     {
-        private int _fd;
-
-        private FileLock(int fd) => _fd = fd;
-
-        public static async Task<FileLock> AcquireAsync(string path, TimeSpan timeout, CancellationToken ct)
+        FileLock held;
+        try
         {
-            const int OCreat = 0x40;
-            int fd = LoopNative.Open(path, LoopNative.ORdWr | LoopNative.OCloExec | OCreat, 0b110_000_000);
-            if (fd < 0)
-            {
-                int errno = Marshal.GetLastPInvokeError();
-                throw new BlockDriverException(ErrorKind.Unavailable, $"opening {path} failed: {MountNative.Describe(errno)}.");
-            }
-
-            try
-            {
-                var clock = Stopwatch.StartNew();
-                while (MountNative.Flock(fd, MountNative.LockEx | MountNative.LockNb) != 0)
-                {
-                    int errno = Marshal.GetLastPInvokeError();
-                    if (errno is not (MountNative.EWOULDBLOCK or MountNative.EINTR))
-                    {
-                        throw new BlockDriverException(ErrorKind.Unavailable, $"locking {path} failed: {MountNative.Describe(errno)}.");
-                    }
-
-                    if (clock.Elapsed > timeout)
-                    {
-                        throw new BlockDriverException(ErrorKind.InUse, $"{path} stayed locked for {timeout.TotalSeconds:0} s: another process is making the base file system layer.");
-                    }
-
-                    await Task.Delay(50, ct).ConfigureAwait(false);
-                }
-
-                return new FileLock(fd);
-            }
-            catch
-            {
-                LoopNative.Close(fd);
-                throw;
-            }
+            held = FileLock.Open(path);
+        }
+        catch (IOException ex)
+        {
+            throw new BlockDriverException(ErrorKind.Unavailable, ex.Message, ex);
         }
 
-        // Closing the fd releases the lock.
-        public void Dispose()
+        try
         {
-            int fd = Interlocked.Exchange(ref _fd, -1);
-            if (fd >= 0)
+            (bool taken, LockHolder? holder) = await held.TryLockAsync(exclusive: true, timeout, ct).ConfigureAwait(false);
+            if (!taken)
             {
-                LoopNative.Close(fd);
+                throw new BlockDriverException(ErrorKind.InUse,
+                    $"{path} stayed locked for {timeout.TotalSeconds:0} s: another process ({holder?.ToString() ?? "pid unknown"}) is making the base file system layer.");
             }
+
+            return held;
+        }
+        catch
+        {
+            held.Dispose();
+            throw;
         }
     }
 }

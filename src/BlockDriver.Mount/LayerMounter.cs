@@ -2,6 +2,7 @@ using System.Runtime.InteropServices;
 using BlockDriver.Abstractions;
 using BlockDriver.Core;
 using BlockDriver.Fuse;
+using BlockDriver.Interop;
 
 namespace BlockDriver.Mount;
 
@@ -686,19 +687,19 @@ public sealed class LayerMounter : IAsyncDisposable
     // The loop device's I/O reaches this process's FUSE server, so this runs on a KernelCall thread.
     private static int Freeze(string mountPoint, string layerId, string device)
     {
-        int fd = LoopNative.Open(mountPoint, LoopNative.ORdOnly | LoopNative.OCloExec, 0);
+        int fd = Libc.Open(mountPoint, LoopNative.ORdOnly | LoopNative.OCloExec, 0);
         if (fd < 0)
         {
             int errno = Marshal.GetLastPInvokeError();
-            throw new BlockDriverException(ErrorKind.Unavailable, $"opening {mountPoint} (layer {layerId}, {device}) to freeze it failed: {MountNative.Describe(errno)}.");
+            throw new BlockDriverException(ErrorKind.Unavailable, $"opening {mountPoint} (layer {layerId}, {device}) to freeze it failed: {Errno.Describe(errno)}.");
         }
 
-        if (LoopNative.Ioctl(fd, MountNative.FiFreeze, 0) != 0)
+        if (Libc.Ioctl(fd, MountNative.FiFreeze, 0) != 0)
         {
             int errno = Marshal.GetLastPInvokeError();
-            LoopNative.Close(fd);
-            throw new BlockDriverException(errno == MountNative.EBUSY ? ErrorKind.InUse : ErrorKind.Unavailable,
-                $"freezing the file system of layer {layerId} ({device}) at {mountPoint} failed: {MountNative.Describe(errno)}{(errno == MountNative.EBUSY ? "; it is frozen already" : "")}.");
+            Libc.Close(fd);
+            throw new BlockDriverException(errno == Errno.EBUSY ? ErrorKind.InUse : ErrorKind.Unavailable,
+                $"freezing the file system of layer {layerId} ({device}) at {mountPoint} failed: {Errno.Describe(errno)}{(errno == Errno.EBUSY ? "; it is frozen already" : "")}.");
         }
 
         return fd;
@@ -708,15 +709,15 @@ public sealed class LayerMounter : IAsyncDisposable
     {
         try
         {
-            if (LoopNative.Ioctl(fd, MountNative.FiThaw, 0) != 0)
+            if (Libc.Ioctl(fd, MountNative.FiThaw, 0) != 0)
             {
                 int errno = Marshal.GetLastPInvokeError();
-                throw new BlockDriverException(ErrorKind.Unavailable, $"thawing the file system of layer {layerId} ({device}) failed: {MountNative.Describe(errno)}.");
+                throw new BlockDriverException(ErrorKind.Unavailable, $"thawing the file system of layer {layerId} ({device}) failed: {Errno.Describe(errno)}.");
             }
         }
         finally
         {
-            LoopNative.Close(fd);
+            Libc.Close(fd);
         }
     }
 
@@ -725,15 +726,15 @@ public sealed class LayerMounter : IAsyncDisposable
     private static void RequireUnclaimed(LayerAttachment attachment)
     {
         const int OExcl = 0x80;
-        int fd = LoopNative.Open(attachment.Loop.Path, LoopNative.ORdOnly | LoopNative.OCloExec | OExcl, 0);
+        int fd = Libc.Open(attachment.Loop.Path, LoopNative.ORdOnly | LoopNative.OCloExec | OExcl, 0);
         if (fd < 0)
         {
             int errno = Marshal.GetLastPInvokeError();
-            throw new BlockDriverException(errno == MountNative.EBUSY ? ErrorKind.InUse : ErrorKind.Unavailable,
-                $"layer {attachment.Name} ({attachment.Loop.Path}) cannot be detached: {(errno == MountNative.EBUSY ? "it is still mounted or held" : MountNative.Describe(errno))}.");
+            throw new BlockDriverException(errno == Errno.EBUSY ? ErrorKind.InUse : ErrorKind.Unavailable,
+                $"layer {attachment.Name} ({attachment.Loop.Path}) cannot be detached: {(errno == Errno.EBUSY ? "it is still mounted or held" : Errno.Describe(errno))}.");
         }
 
-        LoopNative.Close(fd);
+        Libc.Close(fd);
     }
 
     internal static string NormalizeDirectory(string directory)
@@ -823,11 +824,11 @@ public sealed class LayerMounter : IAsyncDisposable
             string device = $"/dev/loop{index}";
             foreach (MountInfoEntry mount in MountInfoEntry.ReadAll().Where(m => m.Source == device).Reverse())
             {
-                if (MountNative.Umount2(mount.MountPoint, MountNative.MntDetach) != 0)
+                if (Libc.Umount2(mount.MountPoint, MountNative.MntDetach) != 0)
                 {
                     int errno = Marshal.GetLastPInvokeError();
                     throw new BlockDriverException(ErrorKind.InUse,
-                        $"unmounting {mount.MountPoint}, left on {device} ({file}) by a dead process, failed: {MountNative.Describe(errno)}.");
+                        $"unmounting {mount.MountPoint}, left on {device} ({file}) by a dead process, failed: {Errno.Describe(errno)}.");
                 }
             }
         }
@@ -860,19 +861,19 @@ public sealed class LayerMounter : IAsyncDisposable
         ulong flags = (readOnly ? MountNative.MsRdOnly : 0)
             | (privileges.HasFlag(MountPrivileges.SetUid) ? 0 : MountNative.MsNoSuid)
             | (privileges.HasFlag(MountPrivileges.Devices) ? 0 : MountNative.MsNoDev);
-        if (MountNative.Mount(attachment.Loop.Path, directory, "ext4", flags, data) == 0)
+        if (Libc.Mount(attachment.Loop.Path, directory, "ext4", flags, data) == 0)
         {
             return;
         }
 
         int errno = Marshal.GetLastPInvokeError();
-        string what = $"mounting layer {layerId} ({attachment.Loop.Path}) at {directory} ({Describe(readOnly, privileges)},{data}) failed: {MountNative.Describe(errno)}";
+        string what = $"mounting layer {layerId} ({attachment.Loop.Path}) at {directory} ({Describe(readOnly, privileges)},{data}) failed: {Errno.Describe(errno)}";
         throw errno switch
         {
-            MountNative.EINVAL => new BlockDriverException(ErrorKind.InvalidArgument,
+            Errno.EINVAL => new BlockDriverException(ErrorKind.InvalidArgument,
                 $"{what}; the layer holds no ext4 file system (create image layers over the base file system layer)."),
-            MountNative.EBUSY => new BlockDriverException(ErrorKind.InUse, what + "."),
-            MountNative.ENOENT or MountNative.ENOTDIR => new BlockDriverException(ErrorKind.NotFound, what + "."),
+            Errno.EBUSY => new BlockDriverException(ErrorKind.InUse, what + "."),
+            Errno.ENOENT or Errno.ENOTDIR => new BlockDriverException(ErrorKind.NotFound, what + "."),
             _ => new BlockDriverException(ErrorKind.Unavailable, what + "."),
         };
     }
@@ -907,47 +908,47 @@ public sealed class LayerMounter : IAsyncDisposable
         if (!entry.ReadOnly)
         {
             // syncfs reports a write-back error (an I/O error of the layer) that umount would swallow.
-            int fd = LoopNative.Open(entry.Directory, LoopNative.ORdOnly | LoopNative.OCloExec, 0);
+            int fd = Libc.Open(entry.Directory, LoopNative.ORdOnly | LoopNative.OCloExec, 0);
             if (fd < 0)
             {
                 int errno = Marshal.GetLastPInvokeError();
-                throw new BlockDriverException(ErrorKind.Unavailable, $"opening {entry.Directory} to flush it failed: {MountNative.Describe(errno)}.");
+                throw new BlockDriverException(ErrorKind.Unavailable, $"opening {entry.Directory} to flush it failed: {Errno.Describe(errno)}.");
             }
 
             try
             {
-                if (MountNative.SyncFs(fd) != 0)
+                if (Libc.SyncFs(fd) != 0)
                 {
                     int errno = Marshal.GetLastPInvokeError();
                     throw new BlockDriverException(ErrorKind.Unavailable,
-                        $"flushing the file system of layer {entry.LayerId} at {entry.Directory} failed: {MountNative.Describe(errno)}.");
+                        $"flushing the file system of layer {entry.LayerId} at {entry.Directory} failed: {Errno.Describe(errno)}.");
                 }
             }
             finally
             {
-                LoopNative.Close(fd);
+                Libc.Close(fd);
             }
         }
 
         // EBUSY: a process has a file open or its working directory there; it may be on its way out, so retry briefly.
         DateTime deadline = DateTime.UtcNow + BusyRetry;
-        while (MountNative.Umount2(entry.Directory, 0) != 0)
+        while (Libc.Umount2(entry.Directory, 0) != 0)
         {
             int errno = Marshal.GetLastPInvokeError();
-            if (errno == MountNative.EBUSY && DateTime.UtcNow < deadline)
+            if (errno == Errno.EBUSY && DateTime.UtcNow < deadline)
             {
                 Thread.Sleep(50);
                 continue;
             }
 
-            if (errno == MountNative.EINVAL && !MountInfoEntry.ReadAll().Any(m => m.MountPoint == entry.Directory))
+            if (errno == Errno.EINVAL && !MountInfoEntry.ReadAll().Any(m => m.MountPoint == entry.Directory))
             {
                 // Someone else unmounted it already; the loop device is free to go.
                 return;
             }
 
-            throw new BlockDriverException(errno == MountNative.EBUSY ? ErrorKind.InUse : ErrorKind.Unavailable,
-                $"unmounting layer {entry.LayerId} at {entry.Directory} failed: {MountNative.Describe(errno)}.");
+            throw new BlockDriverException(errno == Errno.EBUSY ? ErrorKind.InUse : ErrorKind.Unavailable,
+                $"unmounting layer {entry.LayerId} at {entry.Directory} failed: {Errno.Describe(errno)}.");
         }
     }
 

@@ -2,6 +2,7 @@ using System.Globalization;
 using System.Runtime.InteropServices;
 using System.Text;
 using BlockDriver.Abstractions;
+using BlockDriver.Interop;
 
 namespace BlockDriver.Mount;
 
@@ -76,17 +77,17 @@ public sealed class LoopDevice : IDisposable
         }
 
         string full = System.IO.Path.GetFullPath(backingFile);
-        int backing = LoopNative.Open(full, (options.ReadOnly ? LoopNative.ORdOnly : LoopNative.ORdWr) | LoopNative.OCloExec, 0);
+        int backing = Libc.Open(full, (options.ReadOnly ? LoopNative.ORdOnly : LoopNative.ORdWr) | LoopNative.OCloExec, 0);
         if (backing < 0)
         {
             int errno = Marshal.GetLastPInvokeError();
             ErrorKind kind = errno switch
             {
-                LoopNative.ENOENT => ErrorKind.NotFound,
-                LoopNative.EROFS or LoopNative.EACCES => ErrorKind.ReadOnly,
+                Errno.ENOENT => ErrorKind.NotFound,
+                Errno.EROFS or Errno.EACCES => ErrorKind.ReadOnly,
                 _ => ErrorKind.Unavailable,
             };
-            throw new BlockDriverException(kind, $"Opening the backing file {full} failed: {LoopNative.Describe(errno)}.");
+            throw new BlockDriverException(kind, $"Opening the backing file {full} failed: {Errno.Describe(errno)}.");
         }
 
         try
@@ -96,7 +97,7 @@ public sealed class LoopDevice : IDisposable
         finally
         {
             // The loop driver holds its own reference to the open file from LOOP_CONFIGURE on.
-            LoopNative.Close(backing);
+            Libc.Close(backing);
         }
     }
 
@@ -154,11 +155,11 @@ public sealed class LoopDevice : IDisposable
             throw new ArgumentException($"{devicePath} is not a /dev/loopN path.", nameof(devicePath));
         }
 
-        int fd = LoopNative.Open(DevicePath(index), LoopNative.ORdOnly | LoopNative.OCloExec, 0);
+        int fd = Libc.Open(DevicePath(index), LoopNative.ORdOnly | LoopNative.OCloExec, 0);
         if (fd < 0)
         {
             int errno = Marshal.GetLastPInvokeError();
-            throw new BlockDriverException(ErrorKind.NotFound, $"Opening {devicePath} failed: {LoopNative.Describe(errno)}.");
+            throw new BlockDriverException(ErrorKind.NotFound, $"Opening {devicePath} failed: {Errno.Describe(errno)}.");
         }
 
         Unbind(fd, index, timeout);
@@ -185,11 +186,11 @@ public sealed class LoopDevice : IDisposable
 
     private static unsafe LoopDevice AttachFd(int backing, string path, LoopOptions options)
     {
-        int control = LoopNative.Open("/dev/loop-control", LoopNative.ORdWr | LoopNative.OCloExec, 0);
+        int control = Libc.Open("/dev/loop-control", LoopNative.ORdWr | LoopNative.OCloExec, 0);
         if (control < 0)
         {
             int errno = Marshal.GetLastPInvokeError();
-            throw new BlockDriverException(ErrorKind.Unavailable, $"Opening /dev/loop-control failed: {LoopNative.Describe(errno)}.");
+            throw new BlockDriverException(ErrorKind.Unavailable, $"Opening /dev/loop-control failed: {Errno.Describe(errno)}.");
         }
 
         try
@@ -197,23 +198,23 @@ public sealed class LoopDevice : IDisposable
             bool directIo = options.DirectIo;
             for (int attempt = 0; attempt < MaxAttachAttempts; attempt++)
             {
-                int index = LoopNative.Ioctl(control, LoopNative.LoopCtlGetFree, 0);
+                int index = Libc.Ioctl(control, LoopNative.LoopCtlGetFree, 0);
                 if (index < 0)
                 {
                     int errno = Marshal.GetLastPInvokeError();
-                    throw new BlockDriverException(ErrorKind.Unavailable, $"LOOP_CTL_GET_FREE failed: {LoopNative.Describe(errno)}.");
+                    throw new BlockDriverException(ErrorKind.Unavailable, $"LOOP_CTL_GET_FREE failed: {Errno.Describe(errno)}.");
                 }
 
-                int fd = LoopNative.Open(DevicePath(index), LoopNative.ORdWr | LoopNative.OCloExec, 0);
+                int fd = Libc.Open(DevicePath(index), LoopNative.ORdWr | LoopNative.OCloExec, 0);
                 if (fd < 0)
                 {
                     int errno = Marshal.GetLastPInvokeError();
-                    throw new BlockDriverException(ErrorKind.Unavailable, $"Opening {DevicePath(index)} failed: {LoopNative.Describe(errno)}.");
+                    throw new BlockDriverException(ErrorKind.Unavailable, $"Opening {DevicePath(index)} failed: {Errno.Describe(errno)}.");
                 }
 
                 int result = Configure(fd, backing, path, options, directIo);
                 int error = result == 0 ? 0 : Marshal.GetLastPInvokeError();
-                if (result != 0 && error == LoopNative.EINVAL && directIo && options.AllowBufferedFallback)
+                if (result != 0 && error == Errno.EINVAL && directIo && options.AllowBufferedFallback)
                 {
                     // Kernels that refuse direct I/O at configure time (rather than silently not using it).
                     directIo = false;
@@ -226,25 +227,25 @@ public sealed class LoopDevice : IDisposable
                     return Attached(fd, index, path, options);
                 }
 
-                LoopNative.Close(fd);
-                if (error == LoopNative.EBUSY)
+                Libc.Close(fd);
+                if (error == Errno.EBUSY)
                 {
                     // Another process bound this device between GET_FREE and CONFIGURE: ask for another one.
                     continue;
                 }
 
-                string reason = error == LoopNative.EINVAL && directIo
+                string reason = error == Errno.EINVAL && directIo
                     ? "; the kernel may refuse direct I/O for this file (set AllowBufferedFallback to attach buffered)"
                     : "";
-                throw new BlockDriverException(error == LoopNative.EINVAL ? ErrorKind.InvalidArgument : ErrorKind.Unavailable,
-                    $"LOOP_CONFIGURE of {DevicePath(index)} on {path} failed: {LoopNative.Describe(error)}{reason}.");
+                throw new BlockDriverException(error == Errno.EINVAL ? ErrorKind.InvalidArgument : ErrorKind.Unavailable,
+                    $"LOOP_CONFIGURE of {DevicePath(index)} on {path} failed: {Errno.Describe(error)}{reason}.");
             }
 
             throw new BlockDriverException(ErrorKind.Unavailable, $"No free loop device for {path} after {MaxAttachAttempts} attempts (others kept taking them).");
         }
         finally
         {
-            LoopNative.Close(control);
+            Libc.Close(control);
         }
     }
 
@@ -264,7 +265,7 @@ public sealed class LoopDevice : IDisposable
         byte[] name = Encoding.UTF8.GetBytes(path);
         int keep = Math.Min(name.Length, LoopNative.FileNameSize - 1);
         name.AsSpan(name.Length - keep).CopyTo(span[(LoopNative.ConfigInfoOffset + LoopNative.InfoFileNameOffset)..]);
-        return LoopNative.Ioctl(fd, LoopNative.LoopConfigure, config);
+        return Libc.Ioctl(fd, LoopNative.LoopConfigure, config);
     }
 
     private static LoopDevice Attached(int fd, int index, string path, LoopOptions options)
@@ -287,21 +288,21 @@ public sealed class LoopDevice : IDisposable
     {
         try
         {
-            if (LoopNative.Ioctl(fd, LoopNative.LoopClrFd, 0) != 0)
+            if (Libc.Ioctl(fd, LoopNative.LoopClrFd, 0) != 0)
             {
                 int errno = Marshal.GetLastPInvokeError();
                 // ENXIO: not bound (autoclear already ran). EBUSY: older kernels with other openers; the device still
                 // has AUTOCLEAR when we attached it, so it unbinds when they close: wait below as well.
-                if (errno is not (LoopNative.ENXIO or LoopNative.EBUSY))
+                if (errno is not (Errno.ENXIO or Errno.EBUSY))
                 {
-                    throw new BlockDriverException(ErrorKind.Unavailable, $"LOOP_CLR_FD on {DevicePath(index)} failed: {LoopNative.Describe(errno)}.");
+                    throw new BlockDriverException(ErrorKind.Unavailable, $"LOOP_CLR_FD on {DevicePath(index)} failed: {Errno.Describe(errno)}.");
                 }
             }
         }
         finally
         {
             // Current kernels only mark the device for clearing here; the unbinding happens on the last close.
-            LoopNative.Close(fd);
+            Libc.Close(fd);
         }
 
         string backingFile = $"/sys/block/loop{index}/loop/backing_file";

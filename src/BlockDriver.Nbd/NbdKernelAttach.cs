@@ -2,6 +2,7 @@ using System.Globalization;
 using System.Net.Sockets;
 using System.Runtime.InteropServices;
 using BlockDriver.Abstractions;
+using BlockDriver.Interop;
 using Microsoft.Win32.SafeHandles;
 
 namespace BlockDriver.Nbd;
@@ -76,7 +77,7 @@ public sealed class NbdKernelAttach : IAsyncDisposable
         unsafe
         {
             int* fds = stackalloc int[2];
-            if (LibC.SocketPair(LibC.AfUnix, LibC.SockStream, 0, fds) != 0)
+            if (Libc.SocketPair(Libc.AfUnix, Libc.SockStream, 0, fds) != 0)
             {
                 throw new IOException($"socketpair failed: errno {Marshal.GetLastPInvokeError()}.");
             }
@@ -92,8 +93,8 @@ public sealed class NbdKernelAttach : IAsyncDisposable
         }
         catch
         {
-            LibC.Close(kernelEnd);
-            LibC.Close(serverEnd);
+            Libc.Close(kernelEnd);
+            Libc.Close(serverEnd);
             throw;
         }
 
@@ -116,7 +117,7 @@ public sealed class NbdKernelAttach : IAsyncDisposable
         finally
         {
             // The kernel holds its own reference to the socket after NBD_SET_SOCK.
-            LibC.Close(kernelEnd);
+            Libc.Close(kernelEnd);
         }
 
         Task serving = server.ServeTransmissionAsync(socket, export, device, devicePath);
@@ -153,7 +154,7 @@ public sealed class NbdKernelAttach : IAsyncDisposable
         try
         {
             _device.DangerousAddRef(ref added);
-            int result = LibC.Ioctl(_device.DangerousGetHandle(), NbdDoIt, 0);
+            int result = Libc.Ioctl(_device, NbdDoIt, 0);
             _doIt.TrySetResult(result == 0 ? 0 : Marshal.GetLastPInvokeError());
         }
         catch (Exception e)
@@ -172,7 +173,7 @@ public sealed class NbdKernelAttach : IAsyncDisposable
 
     private static void Ioctl(SafeFileHandle handle, string devicePath, nuint request, nuint argument, string name)
     {
-        if (LibC.Ioctl(handle.DangerousGetHandle(), request, argument) != 0)
+        if (Libc.Ioctl(handle, request, argument) != 0)
         {
             int errno = Marshal.GetLastPInvokeError();
             throw new BlockDriverException(errno == 16 ? ErrorKind.InUse : ErrorKind.Unavailable,

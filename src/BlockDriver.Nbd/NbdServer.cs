@@ -3,6 +3,7 @@ using System.IO.Pipelines;
 using System.Net;
 using System.Net.Sockets;
 using BlockDriver.Abstractions;
+using BlockDriver.Interop;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
 
@@ -327,17 +328,12 @@ public sealed class NbdServer : IAsyncDisposable
 
     private static void RemoveStaleSocket(string path)
     {
-        if (!LibC.IsSocket(path))
+        if (!UnixSocketProbe.IsSocket(path))
         {
             throw new BlockDriverException(ErrorKind.AlreadyExists, $"{path} exists and is not a socket.");
         }
 
-        using var probe = new Socket(AddressFamily.Unix, SocketType.Stream, ProtocolType.Unspecified);
-        try
-        {
-            probe.Connect(new UnixDomainSocketEndPoint(path));
-        }
-        catch (SocketException)
+        if (!UnixSocketProbe.IsListening(path))
         {
             // Nobody listens: a socket left behind by a server that died. Replace it.
             File.Delete(path);

@@ -1,6 +1,7 @@
 using System.Buffers.Binary;
 using System.Text;
 using BlockDriver.Abstractions;
+using BlockDriver.Interop;
 using Microsoft.Win32.SafeHandles;
 
 namespace BlockDriver.Vhdx;

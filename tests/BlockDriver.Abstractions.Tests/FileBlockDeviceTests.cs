@@ -1,3 +1,4 @@
+using BlockDriver.Interop;
 using BlockDriver.Testing;
 
 namespace BlockDriver.Abstractions.Tests;

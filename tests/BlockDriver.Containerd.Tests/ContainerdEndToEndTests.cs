@@ -1,4 +1,5 @@
 using BlockDriver.Containerd.Api;
+using BlockDriver.Interop;
 using Xunit.Abstractions;
 
 namespace BlockDriver.Containerd.Tests;
@@ -164,7 +165,7 @@ public sealed class ContainerdEndToEndTests(ITestOutputHelper output) : IAsyncLi
 
     // Bytes allocated by the store's snapshot layers (those the snapshotter made: ctrd-*).
     private long SnapshotBytes() =>
-        Directory.EnumerateFiles(Path.Combine(_daemon.Root, "layers"), "ctrd-*").Sum(f => Abstractions.SparseFile.AllocatedBytes(f));
+        Directory.EnumerateFiles(Path.Combine(_daemon.Root, "layers"), "ctrd-*").Sum(f => SparseFile.AllocatedBytes(f));
 
     private static int CountLines(string text, string word) =>
         text.Split('\n').Count(l => l.Contains(word, StringComparison.Ordinal));

@@ -1,6 +1,6 @@
 using System.Net.Sockets;
 using BlockDriver.Containerd.Api;
-using BlockDriver.Fuse;
+using BlockDriver.Interop;
 using BlockDriver.Mount;
 using Grpc.Core;
 using Grpc.Net.Client;

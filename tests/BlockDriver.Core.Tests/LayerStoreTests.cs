@@ -1,4 +1,5 @@
 using BlockDriver.Abstractions;
+using BlockDriver.Interop;
 using BlockDriver.Vhdx;
 
 namespace BlockDriver.Core.Tests;

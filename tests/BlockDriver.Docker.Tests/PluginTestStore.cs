@@ -1,4 +1,4 @@
-using BlockDriver.Fuse;
+using BlockDriver.Interop;
 using Xunit.Abstractions;
 
 namespace BlockDriver.Docker.Tests;

@@ -1,4 +1,5 @@
 using BlockDriver.Abstractions;
+using BlockDriver.Interop;
 
 namespace BlockDriver.Fuse.Tests;
 
@@ -15,17 +16,17 @@ public sealed class ErrnoTests
     [InlineData(ErrorKind.Unavailable, 5)]
     public void Every_error_kind_has_its_errno(ErrorKind kind, int errno)
     {
-        Assert.Equal(errno, Errno.From(kind));
-        Assert.Equal(errno, Errno.From(new BlockDriverException(kind, "x")));
+        Assert.Equal(errno, FuseErrno.From(kind));
+        Assert.Equal(errno, FuseErrno.From(new BlockDriverException(kind, "x")));
     }
 
     [Fact]
     public void Other_exceptions_map_to_what_the_caller_can_act_on()
     {
-        Assert.Equal(Errno.EINVAL, Errno.From(new ArgumentOutOfRangeException("offset")));
-        Assert.Equal(Errno.EINTR, Errno.From(new OperationCanceledException()));
-        Assert.Equal(Errno.ENODEV, Errno.From(new ObjectDisposedException("device")));
-        Assert.Equal(Errno.EIO, Errno.From(new IOException("disk")));
-        Assert.Equal(Errno.EIO, Errno.From(new InvalidOperationException()));
+        Assert.Equal(Errno.EINVAL, FuseErrno.From(new ArgumentOutOfRangeException("offset")));
+        Assert.Equal(Errno.EINTR, FuseErrno.From(new OperationCanceledException()));
+        Assert.Equal(Errno.ENODEV, FuseErrno.From(new ObjectDisposedException("device")));
+        Assert.Equal(Errno.EIO, FuseErrno.From(new IOException("disk")));
+        Assert.Equal(Errno.EIO, FuseErrno.From(new InvalidOperationException()));
     }
 }

@@ -1,5 +1,6 @@
 using System.Runtime.InteropServices;
 using BlockDriver.Abstractions;
+using BlockDriver.Interop;
 using BlockDriver.Testing;
 using Microsoft.Win32.SafeHandles;
 

@@ -1,3 +1,4 @@
+using BlockDriver.Interop;
 namespace BlockDriver.Fuse.Tests;
 
 /// <summary>Fails the test run when, after every test of the collection, a mount (FUSE or other) or a loop device

@@ -1,3 +1,4 @@
+using BlockDriver.Interop;
 namespace BlockDriver.Fuse.Tests;
 
 public sealed class MountInfoEntryTests

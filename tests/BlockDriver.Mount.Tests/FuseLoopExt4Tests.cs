@@ -1,5 +1,5 @@
-using BlockDriver.Abstractions;
 using BlockDriver.Fuse;
+using BlockDriver.Interop;
 using BlockDriver.Testing;
 using BlockDriver.Vhdx;
 

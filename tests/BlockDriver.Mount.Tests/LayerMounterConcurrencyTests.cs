@@ -1,7 +1,7 @@
 using System.Diagnostics;
 using BlockDriver.Abstractions;
 using BlockDriver.Core;
-using BlockDriver.Fuse;
+using BlockDriver.Interop;
 
 namespace BlockDriver.Mount.Tests;
 

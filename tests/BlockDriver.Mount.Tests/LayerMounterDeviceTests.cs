@@ -1,6 +1,6 @@
 using BlockDriver.Abstractions;
 using BlockDriver.Core;
-using BlockDriver.Fuse;
+using BlockDriver.Interop;
 using BlockDriver.Testing;
 
 namespace BlockDriver.Mount.Tests;

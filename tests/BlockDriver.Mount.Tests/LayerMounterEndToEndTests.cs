@@ -1,7 +1,7 @@
 using System.Diagnostics;
 using System.Formats.Tar;
 using BlockDriver.Core;
-using BlockDriver.Fuse;
+using BlockDriver.Interop;
 using BlockDriver.Mount.Tar;
 using BlockDriver.Testing;
 using Xunit.Abstractions;

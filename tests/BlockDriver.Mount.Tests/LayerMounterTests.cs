@@ -2,6 +2,7 @@ using System.Security.Cryptography;
 using BlockDriver.Abstractions;
 using BlockDriver.Core;
 using BlockDriver.Fuse;
+using BlockDriver.Interop;
 
 namespace BlockDriver.Mount.Tests;
 

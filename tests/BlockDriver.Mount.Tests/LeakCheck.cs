@@ -1,4 +1,4 @@
-using BlockDriver.Fuse;
+using BlockDriver.Interop;
 
 namespace BlockDriver.Mount.Tests;
 

@@ -1,4 +1,5 @@
 using BlockDriver.Core;
+using BlockDriver.Interop;
 using BlockDriver.Testing;
 
 namespace BlockDriver.Mount.Tests;
@@ -44,7 +45,7 @@ internal sealed class MounterTestStore : IAsyncDisposable
 
     /// <summary>Allocated bytes of every layer file.</summary>
     public long LayerFilesSize() =>
-        Directory.EnumerateFiles(Store.Paths.Layers).Sum(f => BlockDriver.Abstractions.SparseFile.AllocatedBytes(f));
+        Directory.EnumerateFiles(Store.Paths.Layers).Sum(f => SparseFile.AllocatedBytes(f));
 
     public async ValueTask DisposeAsync()
     {

@@ -1,6 +1,6 @@
 using System.Diagnostics;
 using System.Globalization;
-using BlockDriver.Fuse;
+using BlockDriver.Interop;
 using BlockDriver.Mount;
 
 namespace BlockDriver.Testing;

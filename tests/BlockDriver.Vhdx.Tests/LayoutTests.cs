@@ -2,7 +2,7 @@ using System.Buffers.Binary;
 using System.Numerics;
 using System.Text;
 using System.Text.RegularExpressions;
-using BlockDriver.Abstractions;
+using BlockDriver.Interop;
 using BlockDriver.Vhdx.Tests.Support;
 
 namespace BlockDriver.Vhdx.Tests;

@@ -1,4 +1,4 @@
-using BlockDriver.Fuse;
+using BlockDriver.Interop;
 using BlockDriver.Mount;
 
 namespace BlockDriver.MountBench;

@@ -1,5 +1,6 @@
 using System.Buffers.Binary;
 using BlockDriver.Abstractions;
+using BlockDriver.Interop;
 
 namespace BlockDriver.Mount.Tar;
 
@@ -34,7 +35,7 @@ internal sealed class DirectoryHandle : IDisposable
         int fd = FsNative.Open(root, FsNative.ORdOnly | FsNative.ODirectory | FsNative.OCloExec, 0);
         if (fd < 0)
         {
-            throw new BlockDriverException(ErrorKind.NotFound, $"{root}: cannot open the layer root: {FsNative.Describe(FsNative.LastError)}.");
+            throw new BlockDriverException(ErrorKind.NotFound, $"{root}: cannot open the layer root: {Errno.Message(Errno.Last)}.");
         }
 
         return new DirectoryHandle(fd, []);
@@ -59,19 +60,19 @@ internal sealed class DirectoryHandle : IDisposable
             return new DirectoryHandle(fd, relative);
         }
 
-        int errno = FsNative.LastError;
-        if (errno is FsNative.ENAMETOOLONG or FsNative.ENOTDIR or FsNative.ELOOP)
+        int errno = Errno.Last;
+        if (errno is Errno.ENAMETOOLONG or Errno.ENOTDIR or Errno.ELOOP)
         {
             // A path (or a component) longer than the kernel takes, or one through something that is not a
             // directory: the tar's names do not make a tree.
             throw new BlockDriverException(ErrorKind.InvalidArgument,
-                $"layer tar: \"{ByteNames.Display(relative.AsSpan(0, Math.Min(relative.Length, 256)))}\" cannot be opened as a directory: {FsNative.Describe(errno)}.");
+                $"layer tar: \"{ByteNames.Display(relative.AsSpan(0, Math.Min(relative.Length, 256)))}\" cannot be opened as a directory: {Errno.Message(errno)}.");
         }
 
-        if (errno != FsNative.ENOENT || !create)
+        if (errno != Errno.ENOENT || !create)
         {
-            return errno == FsNative.ENOENT ? null
-                : throw new IOException($"{ByteNames.Display(relative)}: cannot open the directory in the layer: {FsNative.Describe(errno)}.");
+            return errno == Errno.ENOENT ? null
+                : throw new IOException($"{ByteNames.Display(relative)}: cannot open the directory in the layer: {Errno.Message(errno)}.");
         }
 
         // Make the missing components one at a time, each inside the directory opened before it.
@@ -81,13 +82,13 @@ internal sealed class DirectoryHandle : IDisposable
         {
             byte[] component = relative[range];
             path = ByteNames.Join(path, component);
-            if (FsNative.Mkdirat(current.Fd, component, 0x1ED /* 0755 */) != 0 && FsNative.LastError != FsNative.EEXIST)
+            if (FsNative.Mkdirat(current.Fd, component, 0x1ED /* 0755 */) != 0 && Errno.Last != Errno.EEXIST)
             {
-                int error = FsNative.LastError;
+                int error = Errno.Last;
                 current.Dispose();
-                throw error == FsNative.ENAMETOOLONG
+                throw error == Errno.ENAMETOOLONG
                     ? new BlockDriverException(ErrorKind.InvalidArgument, $"layer tar: \"{ByteNames.Display(path)}\": a name longer than the file system takes.")
-                    : new IOException($"{ByteNames.Display(path)}: cannot create the directory in the layer: {FsNative.Describe(error)}.");
+                    : new IOException($"{ByteNames.Display(path)}: cannot create the directory in the layer: {Errno.Message(error)}.");
             }
 
             DirectoryHandle? next = Open(root, path, create: false);
@@ -115,7 +116,7 @@ internal sealed class DirectoryHandle : IDisposable
         int fd = FsNative.Openat(Fd, "."u8, FsNative.ORdOnly | FsNative.ODirectory | FsNative.OCloExec, 0);
         if (fd < 0)
         {
-            throw new IOException($"{DisplayPath}: cannot list the directory: {FsNative.Describe(FsNative.LastError)}.");
+            throw new IOException($"{DisplayPath}: cannot list the directory: {Errno.Message(Errno.Last)}.");
         }
 
         var names = new List<byte[]>();
@@ -132,7 +133,7 @@ internal sealed class DirectoryHandle : IDisposable
 
                 if (length < 0)
                 {
-                    throw new IOException($"{DisplayPath}: cannot list the directory: {FsNative.Describe(FsNative.LastError)}.");
+                    throw new IOException($"{DisplayPath}: cannot list the directory: {Errno.Message(Errno.Last)}.");
                 }
 
                 if (length == 0)
@@ -174,6 +175,6 @@ internal sealed class DirectoryHandle : IDisposable
     private static DirectoryHandle Reopen(DirectoryHandle directory)
     {
         int fd = FsNative.Openat(directory.Fd, "."u8, FsNative.ORdOnly | FsNative.ODirectory | FsNative.OCloExec, 0);
-        return fd < 0 ? throw new IOException($"cannot reopen the layer root: {FsNative.Describe(FsNative.LastError)}.") : new DirectoryHandle(fd, directory.Path);
+        return fd < 0 ? throw new IOException($"cannot reopen the layer root: {Errno.Message(Errno.Last)}.") : new DirectoryHandle(fd, directory.Path);
     }
 }

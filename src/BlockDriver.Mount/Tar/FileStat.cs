@@ -1,5 +1,6 @@
 using System.Buffers.Binary;
 using BlockDriver.Abstractions;
+using BlockDriver.Interop;
 
 namespace BlockDriver.Mount.Tar;
 
@@ -34,13 +35,13 @@ internal readonly record struct FileStat(uint Mode, int Uid, int Gid, long Size,
         byte* buffer = stackalloc byte[256];
         if (FsNative.Statx(dirfd, name, flags, BasicStats, buffer) != 0)
         {
-            int errno = FsNative.LastError;
-            if (errno == FsNative.ENOENT)
+            int errno = Errno.Last;
+            if (errno == Errno.ENOENT)
             {
                 return null;
             }
 
-            throw new IOException($"statx {ByteNames.Display(name)}: {FsNative.Describe(errno)}");
+            throw new IOException($"statx {ByteNames.Display(name)}: {Errno.Message(errno)}");
         }
 
         var s = new ReadOnlySpan<byte>(buffer, 256);

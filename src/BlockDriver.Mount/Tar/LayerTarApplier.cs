@@ -1,5 +1,6 @@
 using System.Buffers;
 using BlockDriver.Abstractions;
+using BlockDriver.Interop;
 using Microsoft.Win32.SafeHandles;
 
 namespace BlockDriver.Mount.Tar;
@@ -288,14 +289,14 @@ public static class LayerTarApplier
                         : FsNative.Setxattr(p, k, v, (nuint)value.Length, 0);
                     if (result != 0)
                     {
-                        int errno = FsNative.LastError;
-                        string what = $"{display}: setxattr {ByteNames.Display(key)} ({value.Length} bytes): {FsNative.Describe(errno)}";
+                        int errno = Errno.Last;
+                        string what = $"{display}: setxattr {ByteNames.Display(key)} ({value.Length} bytes): {Errno.Message(errno)}";
                         throw errno switch
                         {
                             // EINVAL (22), ERANGE (34), E2BIG (7): the value (or name) is not one the kernel takes,
                             // e.g. a malformed security.capability: bad input, not a fault here.
                             22 or 34 or 7 => new BlockDriverException(ErrorKind.InvalidArgument, $"layer tar: {what}."),
-                            FsNative.ENOTSUP => new BlockDriverException(ErrorKind.InvalidArgument, $"layer tar: {what} (not supported by the layer's file system)."),
+                            Errno.ENOTSUP => new BlockDriverException(ErrorKind.InvalidArgument, $"layer tar: {what} (not supported by the layer's file system)."),
                             _ => new IOException($"{what}."),
                         };
                     }
@@ -430,9 +431,9 @@ public static class LayerTarApplier
     {
         if (result != 0)
         {
-            int errno = FsNative.LastError;
-            string message = $"{path}: {operation}: {FsNative.Describe(errno)} (errno {errno})";
-            throw errno is FsNative.ENAMETOOLONG or FsNative.ENOTDIR or FsNative.ELOOP or FsNative.EFBIG or FsNative.EINVAL or FsNative.EMLINK
+            int errno = Errno.Last;
+            string message = $"{path}: {operation}: {Errno.Message(errno)} (errno {errno})";
+            throw errno is Errno.ENAMETOOLONG or Errno.ENOTDIR or Errno.ELOOP or Errno.EFBIG or Errno.EINVAL or Errno.EMLINK
                 ? new BlockDriverException(ErrorKind.InvalidArgument, $"layer tar: {message}.")
                 : new IOException($"{message}.");
         }

@@ -1,4 +1,5 @@
 using System.Buffers;
+using BlockDriver.Interop;
 using Microsoft.Win32.SafeHandles;
 
 namespace BlockDriver.Mount.Tar;
@@ -121,7 +122,7 @@ public static class LayerTarWriter
         int fd = FsNative.Openat(item.Directory.Fd, item.Name, FsNative.ORdOnly | FsNative.ONoFollow | FsNative.OCloExec, 0);
         if (fd < 0)
         {
-            throw new IOException($"{header.DisplayName}: open: {FsNative.Describe(FsNative.LastError)}.");
+            throw new IOException($"{header.DisplayName}: open: {Errno.Message(Errno.Last)}.");
         }
 
         using var handle = new SafeFileHandle(fd, ownsHandle: true);
@@ -178,7 +179,7 @@ public static class LayerTarWriter
             long data = FsNative.Lseek(fd, offset, FsNative.SeekData);
             if (data < 0)
             {
-                if (FsNative.LastError == FsNative.ENXIO)
+                if (Errno.Last == Errno.ENXIO)
                 {
                     break; // only a hole from here to the end
                 }

@@ -1,3 +1,4 @@
+using BlockDriver.Interop;
 namespace BlockDriver.Mount.Tar;
 
 /// <summary>Reading link targets and extended attributes of a directory entry without following it; bytes in,
@@ -10,7 +11,7 @@ internal static unsafe class TarFs
         byte* buffer = stackalloc byte[4096];
         nint length = FsNative.Readlinkat(directory.Fd, name, buffer, 4096);
         return length < 0
-            ? throw new IOException($"{ByteNames.Display(name)}: readlink: {FsNative.Describe(FsNative.LastError)}.")
+            ? throw new IOException($"{ByteNames.Display(name)}: readlink: {Errno.Message(Errno.Last)}.")
             : new ReadOnlySpan<byte>(buffer, (int)length).ToArray();
     }
 
@@ -35,7 +36,7 @@ internal static unsafe class TarFs
 
             if (size < 0)
             {
-                throw new IOException($"{ByteNames.Display(name)}: listxattr: {FsNative.Describe(FsNative.LastError)}.");
+                throw new IOException($"{ByteNames.Display(name)}: listxattr: {Errno.Message(Errno.Last)}.");
             }
 
             foreach (Range range in list.AsSpan(0, (int)size).Split((byte)0))
@@ -66,10 +67,10 @@ internal static unsafe class TarFs
                 nint length = FsNative.Lgetxattr(path, a, null, 0);
                 if (length < 0)
                 {
-                    int errno = FsNative.LastError;
-                    return errno == FsNative.ENODATA
+                    int errno = Errno.Last;
+                    return errno == Errno.ENODATA
                         ? null // removed between the listing and now
-                        : throw new IOException($"{ByteNames.Display(name)}: getxattr {ByteNames.Display(attribute.AsSpan(0, attribute.Length - 1))}: {FsNative.Describe(errno)}.");
+                        : throw new IOException($"{ByteNames.Display(name)}: getxattr {ByteNames.Display(attribute.AsSpan(0, attribute.Length - 1))}: {Errno.Message(errno)}.");
                 }
 
                 byte[] value = new byte[length];
@@ -83,11 +84,11 @@ internal static unsafe class TarFs
                 }
 
                 // ERANGE (34): it grew between the two calls; ask again. Anything else ends the loop.
-                int error = FsNative.LastError;
+                int error = Errno.Last;
                 if (error != 34)
                 {
-                    return error == FsNative.ENODATA ? null
-                        : throw new IOException($"{ByteNames.Display(name)}: getxattr: {FsNative.Describe(error)}.");
+                    return error == Errno.ENODATA ? null
+                        : throw new IOException($"{ByteNames.Display(name)}: getxattr: {Errno.Message(error)}.");
                 }
             }
         }

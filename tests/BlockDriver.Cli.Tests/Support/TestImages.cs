@@ -1,4 +1,4 @@
-using BlockDriver.Abstractions;
+using BlockDriver.Interop;
 using BlockDriver.Vhdx;
 
 namespace BlockDriver.Cli.Tests.Support;

@@ -1,3 +1,4 @@
+using BlockDriver.Interop;
 using BlockDriver.Mount.Tar;
 using static BlockDriver.Mount.Tests.Tar.RawTar;
 

@@ -1,4 +1,4 @@
-using BlockDriver.Abstractions;
+using BlockDriver.Interop;
 
 namespace BlockDriver.Vhdx.Tests.Support;
 

@@ -2,6 +2,7 @@ using System.Net.Http.Json;
 using System.Net.Sockets;
 using BlockDriver.Abstractions;
 using BlockDriver.Daemon;
+using BlockDriver.Interop;
 using BlockDriver.Mount.Tar;
 
 namespace BlockDriver.Cli.Commands.Daemon;
@@ -119,16 +120,7 @@ internal sealed class AdminClient : IDisposable
             return false;
         }
 
-        using var socket = new Socket(AddressFamily.Unix, SocketType.Stream, ProtocolType.Unspecified);
-        try
-        {
-            socket.Connect(new UnixDomainSocketEndPoint(socketPath));
-            return true;
-        }
-        catch (SocketException ex) when (ex.SocketErrorCode is SocketError.ConnectionRefused or SocketError.AddressNotAvailable)
-        {
-            return false;
-        }
+        return UnixSocketProbe.IsListening(socketPath);
     }
 
     public void Dispose() => _http.Dispose();

@@ -4,6 +4,7 @@ using System.Text.Json;
 using BlockDriver.Abstractions;
 using BlockDriver.Cli.Output;
 using BlockDriver.Core.Images;
+using BlockDriver.Interop;
 using BlockDriver.Vhdx;
 
 namespace BlockDriver.Cli.Commands.Img;

@@ -1,6 +1,6 @@
 using System.Runtime.InteropServices;
 
-namespace BlockDriver.Mount.Tar;
+namespace BlockDriver.Interop;
 
 /// <summary>The *at(2) family and friends: everything the tar code does to a layer's tree goes through a directory
 /// file descriptor and a single name, or an fd of the entry itself, never a path the kernel would resolve through
@@ -36,17 +36,6 @@ internal static unsafe partial class FsNative
     public const uint SIfBlk = 0x6000;
     public const uint SIfIfo = 0x1000;
 
-    public const int ENOENT = 2;
-    public const int EEXIST = 17;
-    public const int ENOTDIR = 20;
-    public const int EINVAL = 22;
-    public const int EFBIG = 27;
-    public const int EMLINK = 31;
-    public const int ENXIO = 6;
-    public const int ENAMETOOLONG = 36;
-    public const int ELOOP = 40;
-    public const int ENODATA = 61;
-    public const int ENOTSUP = 95;
 
     public const int SeekData = 3;
     public const int SeekHole = 4;
@@ -83,7 +72,7 @@ internal static unsafe partial class FsNative
         }
     }
 
-    public static int Open(string path, int flags, uint mode) => OpenNative(path, flags, mode);
+    public static int Open(string path, int flags, uint mode) => Libc.Open(path, flags, mode);
 
     public static int Openat(int dirfd, ReadOnlySpan<byte> name, int flags, uint mode)
     {
@@ -159,7 +148,7 @@ internal static unsafe partial class FsNative
     {
         fixed (byte* p = Z(name))
         {
-            return StatxNative(dirfd, p, flags, mask, buffer);
+            return Libc.Statx(dirfd, p, flags, mask, buffer);
         }
     }
 
@@ -174,14 +163,11 @@ internal static unsafe partial class FsNative
     [LibraryImport("libc", EntryPoint = "syscall", SetLastError = true)]
     private static partial long Syscall(long number, int dirfd, byte* path, OpenHow* how, nuint size);
 
-    [LibraryImport("libc", EntryPoint = "open", SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
-    private static partial int OpenNative(string path, int flags, uint mode);
 
     [LibraryImport("libc", EntryPoint = "openat", SetLastError = true)]
     private static partial int OpenatNative(int dirfd, byte* name, int flags, uint mode);
 
-    [LibraryImport("libc", EntryPoint = "close", SetLastError = true)]
-    public static partial int Close(int fd);
+    public static int Close(int fd) => Libc.Close(fd);
 
     [LibraryImport("libc", EntryPoint = "mkdirat", SetLastError = true)]
     private static partial int MkdiratNative(int dirfd, byte* name, uint mode);
@@ -207,11 +193,9 @@ internal static unsafe partial class FsNative
     [LibraryImport("libc", EntryPoint = "utimensat", SetLastError = true)]
     private static partial int UtimensatNative(int dirfd, byte* name, Timespec* times, int flags);
 
-    [LibraryImport("libc", EntryPoint = "ftruncate", SetLastError = true)]
-    public static partial int Ftruncate(int fd, long length);
+    public static int Ftruncate(int fd, long length) => Libc.Ftruncate(fd, length);
 
-    [LibraryImport("libc", EntryPoint = "lseek", SetLastError = true)]
-    public static partial long Lseek(int fd, long offset, int whence);
+    public static long Lseek(int fd, long offset, int whence) => Libc.Lseek(fd, offset, whence);
 
     [LibraryImport("libc", EntryPoint = "getdents64", SetLastError = true)]
     public static partial nint Getdents64(int fd, byte* buffer, nuint size);
@@ -230,13 +214,6 @@ internal static unsafe partial class FsNative
 
     [LibraryImport("libc", EntryPoint = "readlinkat", SetLastError = true)]
     private static partial nint ReadlinkatNative(int dirfd, byte* name, byte* buffer, nuint size);
-
-    [LibraryImport("libc", EntryPoint = "statx", SetLastError = true)]
-    private static partial int StatxNative(int dirfd, byte* name, int flags, uint mask, byte* buffer);
-
-    public static int LastError => Marshal.GetLastPInvokeError();
-
-    public static string Describe(int errno) => Marshal.GetPInvokeErrorMessage(errno);
 
     /// <summary>makedev(3): glibc's encoding of a device number.</summary>
     public static ulong MakeDev(uint major, uint minor) =>

@@ -1,7 +1,7 @@
 using System.Globalization;
 using System.Text;
 
-namespace BlockDriver.Fuse;
+namespace BlockDriver.Interop;
 
 /// <summary>One line of /proc/self/mountinfo (proc(5)): where something is mounted, its type and its device.</summary>
 /// <param name="MountId">The mount's unique id (field 1).</param>

@@ -1,16 +1,12 @@
 using System.Runtime.InteropServices;
 using Microsoft.Win32.SafeHandles;
 
-namespace BlockDriver.Abstractions;
+namespace BlockDriver.Interop;
 
 /// <summary>Linux sparse-file primitives .NET does not expose: hole punching (fallocate), SEEK_DATA/SEEK_HOLE
 /// and allocated size (statx stx_blocks). Every method throws <see cref="IOException"/> with errno on failure.</summary>
-public static partial class SparseFile
+public static unsafe class SparseFile
 {
-    // fallocate(2) modes, from linux/falloc.h.
-    private const int FallocFlKeepSize = 0x01;
-    private const int FallocFlPunchHole = 0x02;
-
     // lseek(2) whence values, from linux/fs.h.
     private const int SeekData = 3;
     private const int SeekHole = 4;
@@ -28,8 +24,6 @@ public static partial class SparseFile
     private const int StatxDevMinorOffset = 140;
     private const int AtSymlinkNoFollow = 0x100;
 
-    private const int Enxio = 6;
-
     /// <summary>Deallocates [offset, offset + length) of the file; the range then reads as zeroes and the file
     /// length is unchanged. Partial file-system blocks at either end are zeroed by the kernel.</summary>
     public static void PunchHole(SafeFileHandle file, long offset, long length)
@@ -40,7 +34,7 @@ public static partial class SparseFile
             return;
         }
 
-        if (Fallocate(file, FallocFlPunchHole | FallocFlKeepSize, offset, length) != 0)
+        if (Libc.Fallocate(file, Libc.FallocFlPunchHole | Libc.FallocFlKeepSize, offset, length) != 0)
         {
             throw Failure("fallocate(PUNCH_HOLE)", offset, length);
         }
@@ -59,7 +53,7 @@ public static partial class SparseFile
     {
         ArgumentNullException.ThrowIfNull(path);
         Span<byte> buffer = stackalloc byte[StatxStructSize];
-        if (Statx(AtFdCwd, path, 0, StatxBlocks, ref MemoryMarshal.GetReference(buffer)) != 0)
+        if (Statx(path, 0, StatxBlocks, buffer) != 0)
         {
             int errno = Marshal.GetLastPInvokeError();
             throw new IOException($"statx({path}) failed: {Marshal.GetPInvokeErrorMessage(errno)} (errno {errno}).");
@@ -75,7 +69,7 @@ public static partial class SparseFile
     {
         ArgumentNullException.ThrowIfNull(path);
         Span<byte> buffer = stackalloc byte[StatxStructSize];
-        if (Statx(AtFdCwd, path, AtSymlinkNoFollow, StatxType, ref MemoryMarshal.GetReference(buffer)) != 0)
+        if (Statx(path, AtSymlinkNoFollow, StatxType, buffer) != 0)
         {
             int errno = Marshal.GetLastPInvokeError();
             throw new IOException($"statx({path}) failed: {Marshal.GetPInvokeErrorMessage(errno)} (errno {errno}).");
@@ -92,7 +86,7 @@ public static partial class SparseFile
     {
         ArgumentNullException.ThrowIfNull(path);
         Span<byte> buffer = stackalloc byte[StatxStructSize];
-        if (Statx(AtFdCwd, path, 0, StatxType, ref MemoryMarshal.GetReference(buffer)) != 0)
+        if (Statx(path, 0, StatxType, buffer) != 0)
         {
             return false;
         }
@@ -104,14 +98,14 @@ public static partial class SparseFile
     private static long Seek(SafeFileHandle file, long offset, int whence)
     {
         ArgumentNullException.ThrowIfNull(file);
-        long result = Lseek(file, offset, whence);
+        long result = Libc.Lseek(file, offset, whence);
         if (result >= 0)
         {
             return result;
         }
 
         int errno = Marshal.GetLastPInvokeError();
-        if (errno == Enxio)
+        if (errno == Errno.ENXIO)
         {
             return -1;
         }
@@ -126,12 +120,11 @@ public static partial class SparseFile
         return new IOException($"{call} at {offset} +{length} failed: {Marshal.GetPInvokeErrorMessage(errno)} (errno {errno}).");
     }
 
-    [LibraryImport("libc", EntryPoint = "fallocate", SetLastError = true)]
-    private static partial int Fallocate(SafeFileHandle fd, int mode, long offset, long length);
-
-    [LibraryImport("libc", EntryPoint = "lseek", SetLastError = true)]
-    private static partial long Lseek(SafeFileHandle fd, long offset, int whence);
-
-    [LibraryImport("libc", EntryPoint = "statx", SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
-    private static partial int Statx(int dirfd, string path, int flags, uint mask, ref byte buffer);
+    private static int Statx(string path, int flags, uint mask, Span<byte> buffer)
+    {
+        fixed (byte* b = buffer)
+        {
+            return Libc.Statx(AtFdCwd, path, flags, mask, b);
+        }
+    }
 }
