@@ -8,7 +8,7 @@ public static class AdminEndpoint
     /// <summary>The admin API's unix socket: STORE/run/admin.sock, mode 0600 (root only).</summary>
     public static string SocketPath(string root) => Path.Combine(new StorePaths(root).Run, "admin.sock");
 
-    /// <summary>The lock a running daemon holds (flock) for its whole life: STORE/run/daemon.lock.</summary>
+    /// <summary>The lock a running daemon holds (an OFD lock, FileLock) for its whole life: STORE/run/daemon.lock.</summary>
     public static string LockPath(string root) => Path.Combine(new StorePaths(root).Run, "daemon.lock");
 
     /// <summary>The running daemon's process id, written once it holds the lock: STORE/run/daemon.pid.</summary>

@@ -17,7 +17,7 @@ namespace BlockDriver.Mount;
 /// the whole device first, so the layer holds only what mkfs writes; no lazy initialisation means the kernel never
 /// writes inode tables or the journal later, from under a container (which would copy them into every container
 /// layer).</para>
-/// <para>Concurrent callers, in this process or others, make one: creation holds an flock on
+/// <para>Concurrent callers, in this process or others, make one: creation holds an OFD lock (FileLock) on
 /// STORE/run/base-fs.lock. A writable layer with the id (a creation that died before sealing) is removed and made
 /// again.</para>
 /// </remarks>

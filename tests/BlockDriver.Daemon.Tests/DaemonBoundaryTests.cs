@@ -126,4 +126,25 @@ public sealed class DaemonBoundaryTests(ITestOutputHelper output)
 
     private static Task<ProcessResult> AsNobodyAsync(DaemonTestStore test, params string[] command) =>
         ChildProcess.RunAsync("setpriv", ["--reuid=65534", "--regid=65534", "--clear-groups", "--", .. command], test.Dir(""));
+
+    // The daemon lock took a FileStream (flock), which followed a symbolic link put in its place: the daemon then
+    // opened, created or locked whatever the link named. Now every lock file is opened O_NOFOLLOW.
+    [Fact]
+    public async Task A_daemon_lock_file_replaced_by_a_symbolic_link_is_refused_and_its_target_left_alone()
+    {
+        await using DaemonTestStore test = await DaemonTestStore.CreateAsync(output);
+        string lockPath = AdminEndpoint.LockPath(test.Root);
+        string victim = test.Dir("victim");
+        await File.WriteAllTextAsync(victim, "not a lock file\n");
+        Directory.CreateDirectory(Path.GetDirectoryName(lockPath)!);
+        File.Delete(lockPath);
+        File.CreateSymbolicLink(lockPath, victim);
+
+        ProcessResult result = await test.CliAsync("daemon");
+
+        Assert.Equal(1, result.ExitCode);
+        Assert.Contains($"{lockPath}: the lock file is a symbolic link; refusing to follow it.", result.Stderr, StringComparison.Ordinal);
+        Assert.Equal("not a lock file\n", await File.ReadAllTextAsync(victim));
+        Assert.False(File.Exists(AdminEndpoint.SocketPath(test.Root)));
+    }
 }
