@@ -176,7 +176,7 @@ public sealed class NbdKernelAttach : IAsyncDisposable
         if (Libc.Ioctl(handle, request, argument) != 0)
         {
             int errno = Marshal.GetLastPInvokeError();
-            throw new BlockDriverException(errno == 16 ? ErrorKind.InUse : ErrorKind.Unavailable,
+            throw new BlockDriverException(errno == Errno.EBUSY ? ErrorKind.InUse : ErrorKind.Unavailable,
                 $"{name} on {devicePath} failed: errno {errno}.");
         }
     }
