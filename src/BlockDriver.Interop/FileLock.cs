@@ -85,26 +85,9 @@ internal sealed class FileLock : IDisposable
     /// conflicting lock (null when it let go meanwhile or cannot be found) when another open file description does.</summary>
     public bool TryLock(bool exclusive, out LockHolder? holder)
     {
-        var request = new Flock { Type = exclusive ? FWrLck : FRdLck };
-        while (Libc.Fcntl(_handle, FOfdSetLk, ref request) != 0)
-        {
-            int errno = Errno.Last;
-            if (errno == Errno.EINTR)
-            {
-                continue;
-            }
-
-            if (errno is Errno.EAGAIN or Errno.EACCES)
-            {
-                holder = Holder(exclusive);
-                return false;
-            }
-
-            throw Failure("F_OFD_SETLK", errno);
-        }
-
-        holder = null;
-        return true;
+        bool taken = TrySet(exclusive);
+        holder = taken ? null : Holder(exclusive);
+        return taken;
     }
 
     /// <summary>Takes a shared or exclusive lock, waiting up to <paramref name="timeout"/> for the holders to let go
@@ -116,15 +99,17 @@ internal sealed class FileLock : IDisposable
         TimeSpan poll = FirstPoll;
         while (true)
         {
-            if (TryLock(exclusive, out LockHolder? holder))
+            if (TrySet(exclusive))
             {
                 return (true, null);
             }
 
+            // The holder is looked up once, at the deadline: finding an OFD lock's holder reads /proc.
             TimeSpan left = timeout == Timeout.InfiniteTimeSpan ? LongestPoll : timeout - clock.Elapsed;
             if (left <= TimeSpan.Zero)
             {
-                return (false, holder);
+                LockHolder? holder = Holder(exclusive);
+                return holder is null && TrySet(exclusive) ? (true, null) : (false, holder);
             }
 
             await Task.Delay(poll < left ? poll : left, ct).ConfigureAwait(false);
@@ -164,6 +149,29 @@ internal sealed class FileLock : IDisposable
 
     /// <summary>Closes the descriptor, which releases the lock.</summary>
     public void Dispose() => _handle.Dispose();
+
+    // F_OFD_SETLK: true when taken, false when another open file description holds a conflicting lock.
+    private bool TrySet(bool exclusive)
+    {
+        var request = new Flock { Type = exclusive ? FWrLck : FRdLck };
+        while (Libc.Fcntl(_handle, FOfdSetLk, ref request) != 0)
+        {
+            int errno = Errno.Last;
+            if (errno == Errno.EINTR)
+            {
+                continue;
+            }
+
+            if (errno is Errno.EAGAIN or Errno.EACCES)
+            {
+                return false;
+            }
+
+            throw Failure("F_OFD_SETLK", errno);
+        }
+
+        return true;
+    }
 
     private IOException Failure(string what, int errno) => new($"{Path}: fcntl({what}) failed: {Errno.Describe(errno)}.");
 
