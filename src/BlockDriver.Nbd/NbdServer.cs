@@ -68,6 +68,9 @@ public sealed class NbdServer : IAsyncDisposable
         }
     }
 
+    /// <summary>How long <see cref="StopAsync"/> still waits for the exports to close after its caller's token fired.</summary>
+    public static readonly TimeSpan ExportCloseGrace = TimeSpan.FromSeconds(2);
+
     /// <summary>True once <see cref="StopAsync"/> was called.</summary>
     public bool IsStopping => _stop.IsCancellationRequested;
 
@@ -138,7 +141,8 @@ public sealed class NbdServer : IAsyncDisposable
 
     /// <summary>Stops the server (see the class remarks) and waits until it has stopped. Idempotent.</summary>
     /// <param name="ct">The caller's deadline (a host's shutdown token): when it fires, every connection still open
-    /// is closed at once and this returns (logged at Warning) while the exports finish closing in the background.</param>
+    /// is closed at once (logged at Warning), and this returns once the exports are closed, or after at most
+    /// <see cref="ExportCloseGrace"/> more while they finish closing in the background.</param>
     public async Task StopAsync(CancellationToken ct = default)
     {
         Task stopped;
@@ -159,12 +163,17 @@ public sealed class NbdServer : IAsyncDisposable
             try
             {
                 await stopped.WaitAsync(ct).ConfigureAwait(false);
+                return;
             }
             catch (OperationCanceledException) when (ct.IsCancellationRequested && !stopped.IsCompleted)
             {
                 Log.StopCutShort(_logger, _connections.Count);
             }
         }
+
+        // Every connection is closed now, so nothing waits for a client any more: give the exports a moment to be
+        // flushed and closed before the caller goes on (a host closes the store next).
+        await Task.WhenAny(stopped, Task.Delay(ExportCloseGrace, CancellationToken.None)).ConfigureAwait(false);
     }
 
     /// <inheritdoc/>
