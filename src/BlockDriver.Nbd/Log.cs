@@ -89,9 +89,12 @@ internal static partial class Log
     [LoggerMessage(28, LogLevel.Warning, "NBD server stopping: {Connections} connections are still running device requests {Seconds:0.0} s after they were closed; the exports stay open")]
     public static partial void ConnectionsStillRunning(ILogger logger, int connections, double seconds);
 
-    [LoggerMessage(29, LogLevel.Warning, "NBD server stop cut short by the caller's deadline; {Connections} connections closed")]
+    [LoggerMessage(29, LogLevel.Warning, "NBD server stop cut short by the caller's deadline; closed {Connections} connections")]
     public static partial void StopCutShort(ILogger logger, int connections);
 
     [LoggerMessage(30, LogLevel.Warning, "NBD on TCP {Endpoint} is not limited to this host and has no authentication or encryption here: anyone who can connect can read every export and write every writable one")]
     public static partial void UnauthenticatedTcp(ILogger logger, string endpoint);
+
+    [LoggerMessage(31, LogLevel.Debug, "{Peer}: closing the connection")]
+    public static partial void Aborting(ILogger logger, string peer);
 }

@@ -42,6 +42,18 @@ internal sealed class NbdConnection
         }
 
         Transmission?.Break();
+
+        // shutdown(2) first, so that a send blocked on a full socket buffer fails at once (EPIPE) whatever the runtime
+        // does to operations in progress when the socket is closed.
+        try
+        {
+            Socket.Shutdown(SocketShutdown.Both);
+        }
+        catch (Exception e) when (e is SocketException or ObjectDisposedException)
+        {
+            // Not connected any more, or closed already: nothing left to wake.
+        }
+
         Socket.Dispose();
         return true;
     }

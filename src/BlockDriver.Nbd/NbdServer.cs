@@ -158,17 +158,14 @@ public sealed class NbdServer : IAsyncDisposable
             return;
         }
 
-        using (ct.Register(() => AbortAll()))
+        try
         {
-            try
-            {
-                await stopped.WaitAsync(ct).ConfigureAwait(false);
-                return;
-            }
-            catch (OperationCanceledException) when (ct.IsCancellationRequested && !stopped.IsCompleted)
-            {
-                Log.StopCutShort(_logger, _connections.Count);
-            }
+            await stopped.WaitAsync(ct).ConfigureAwait(false);
+            return;
+        }
+        catch (OperationCanceledException) when (ct.IsCancellationRequested && !stopped.IsCompleted)
+        {
+            Log.StopCutShort(_logger, AbortAll());
         }
 
         // Every connection is closed now, so nothing waits for a client any more: give the exports a moment to be
@@ -435,6 +432,7 @@ public sealed class NbdServer : IAsyncDisposable
         {
             if (connection.Abort())
             {
+                Log.Aborting(_logger, connection.Peer);
                 aborted++;
             }
         }

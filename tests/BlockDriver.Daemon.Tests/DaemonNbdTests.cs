@@ -45,7 +45,7 @@ public sealed class DaemonNbdTests(ITestOutputHelper output)
             var watch = Stopwatch.StartNew();
             int exit = await daemon.TerminateAsync();
             output.WriteLine($"SIGTERM to exit with {clients.Count} stalled NBD clients: {watch.ElapsedMilliseconds} ms, exit {exit}");
-            Assert.True(watch.Elapsed < TimeSpan.FromSeconds(20), $"the daemon took {watch.Elapsed} to stop");
+            Assert.True(watch.Elapsed < TimeSpan.FromSeconds(10), $"the daemon took {watch.Elapsed} to stop");
             Assert.Equal(0, exit);
             Assert.Contains("cut short by the caller's deadline", daemon.AllOutput, StringComparison.Ordinal);
             Assert.False(File.Exists(socket));
