@@ -349,6 +349,7 @@ public sealed class NbdServer : IAsyncDisposable
     {
         Log.Stopping(_logger, _connections.Count);
         long started = Environment.TickCount64;
+        bool stuck = false;
         await _stop.CancelAsync().ConfigureAwait(false);
         List<(Socket Socket, Task Loop, string? Path)> listeners;
         lock (_lock)
@@ -374,13 +375,12 @@ public sealed class NbdServer : IAsyncDisposable
                 // A device request that does not return: closing its export under it is worse than leaving it open
                 // (the process is about to exit or its host to close the store).
                 Log.ConnectionsStillRunning(_logger, _connections.Count, _options.StopTimeout.TotalSeconds);
-                await StopWatchdogAsync().ConfigureAwait(false);
-                return;
+                stuck = true;
             }
         }
 
         await StopWatchdogAsync().ConfigureAwait(false);
-        foreach (ExportHandle export in _exports)
+        foreach (ExportHandle export in stuck ? [] : _exports)
         {
             try
             {
@@ -416,7 +416,8 @@ public sealed class NbdServer : IAsyncDisposable
             }
 
             Task all = Task.WhenAll(_connections.Values.Select(c => c.Task));
-            if (await Task.WhenAny(all, Task.Delay(TimeSpan.FromMilliseconds(left))).ConfigureAwait(false) != all)
+            await all.WaitAsync(TimeSpan.FromMilliseconds(left)).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
+            if (!all.IsCompleted)
             {
                 return _connections.IsEmpty;
             }
