@@ -227,15 +227,25 @@ public sealed class NbdServer : IAsyncDisposable
             }
 
             string peer = Describe(client);
-            if (_connections.Count >= _options.MaxConnections)
+
+            // Counted and added under one lock: with a unix and a TCP listener, two accepts could otherwise both see
+            // room for one, and MaxConnections bounds the reserves (ServerBudget).
+            bool admitted;
+            lock (_lock)
+            {
+                admitted = _connections.Count < _options.MaxConnections;
+                if (admitted)
+                {
+                    Log.Accepted(_logger, peer);
+                    _ = Track(new NbdConnection(client, peer), session: null);
+                }
+            }
+
+            if (!admitted)
             {
                 Log.TooManyConnections(_logger, peer, _options.MaxConnections);
                 client.Dispose();
-                continue;
             }
-
-            Log.Accepted(_logger, peer);
-            _ = Track(new NbdConnection(client, peer), session: null);
         }
     }
 
