@@ -1,3 +1,5 @@
+using BlockDriver.Nbd;
+
 namespace BlockDriver.Daemon;
 
 /// <summary>The daemon's optional NBD server (section <c>Nbd</c>): when <see cref="Socket"/> is set, the layers in
@@ -13,4 +15,12 @@ public sealed class DaemonNbdOptions
 
     /// <summary>Refuse writes to every export.</summary>
     public bool ReadOnly { get; set; }
+
+    /// <summary>Close a connection whose client has not read a reply for this long (<see cref="TimeSpan.Zero"/>:
+    /// never). Default 30 s (<see cref="NbdServerOptions.SendTimeout"/>).</summary>
+    public TimeSpan SendTimeout { get; set; } = new NbdServerOptions().SendTimeout;
+
+    /// <summary>Close a connection that sent no request for this long. Default <see cref="TimeSpan.Zero"/>, never
+    /// (<see cref="NbdServerOptions.IdleTimeout"/>).</summary>
+    public TimeSpan IdleTimeout { get; set; } = new NbdServerOptions().IdleTimeout;
 }

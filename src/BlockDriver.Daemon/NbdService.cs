@@ -58,15 +58,25 @@ public sealed class NbdService : IHostedService, IAsyncDisposable
             });
         }
 
-        _server = new NbdServer(exports, logger: _loggers.CreateLogger<NbdServer>());
+        var options = new NbdServerOptions { SendTimeout = _options.Nbd.SendTimeout, IdleTimeout = _options.Nbd.IdleTimeout };
+        _server = new NbdServer(exports, options, _loggers.CreateLogger<NbdServer>());
         Directory.CreateDirectory(Path.GetDirectoryName(socket)!);
         _server.ListenUnix(socket);
         Log.NbdListening(_logger, _store.Root, socket, string.Join(", ", _options.Nbd.Exports));
         return Task.CompletedTask;
     }
 
-    /// <inheritdoc/>
-    public async Task StopAsync(CancellationToken cancellationToken) => await DisposeAsync().ConfigureAwait(false);
+    /// <summary>Stops the server: connections get <see cref="NbdServerOptions.StopTimeout"/> to answer what they have in
+    /// flight, then are closed; when the host's <paramref name="cancellationToken"/> fires first (its ShutdownTimeout),
+    /// every connection is closed at once and this returns.</summary>
+    public async Task StopAsync(CancellationToken cancellationToken)
+    {
+        if (_server is { } server)
+        {
+            _server = null;
+            await server.StopAsync(cancellationToken).ConfigureAwait(false);
+        }
+    }
 
     /// <summary>Stops the server (idempotent).</summary>
     public async ValueTask DisposeAsync()

@@ -76,4 +76,25 @@ internal static partial class Log
 
     [LoggerMessage(24, LogLevel.Information, "Detached {Device}")]
     public static partial void KernelDetached(ILogger logger, string device);
+
+    [LoggerMessage(25, LogLevel.Warning, "{Peer}: a reply has not been read for {Seconds:0.0} s (send timeout); closing the connection and freeing its {Bytes} buffered bytes")]
+    public static partial void SendTimedOut(ILogger logger, string peer, double seconds, long bytes);
+
+    [LoggerMessage(26, LogLevel.Information, "{Peer}: no request for {Seconds:0.0} s (idle timeout); closing the connection")]
+    public static partial void IdleTimedOut(ILogger logger, string peer, double seconds);
+
+    [LoggerMessage(27, LogLevel.Warning, "NBD server stopping: {Connections} connections did not finish within {Seconds:0.0} s; closing them, their replies are lost")]
+    public static partial void StopDeadlinePassed(ILogger logger, int connections, double seconds);
+
+    [LoggerMessage(28, LogLevel.Warning, "NBD server stopping: {Connections} connections are still running device requests {Seconds:0.0} s after they were closed; the exports stay open")]
+    public static partial void ConnectionsStillRunning(ILogger logger, int connections, double seconds);
+
+    [LoggerMessage(29, LogLevel.Warning, "NBD server stop cut short by the caller's deadline; closed {Connections} connections")]
+    public static partial void StopCutShort(ILogger logger, int connections);
+
+    [LoggerMessage(30, LogLevel.Warning, "NBD on TCP {Endpoint} is not limited to this host and has no authentication or encryption here: anyone who can connect can read every export and write every writable one")]
+    public static partial void UnauthenticatedTcp(ILogger logger, string endpoint);
+
+    [LoggerMessage(31, LogLevel.Debug, "{Peer}: closing the connection")]
+    public static partial void Aborting(ILogger logger, string peer);
 }

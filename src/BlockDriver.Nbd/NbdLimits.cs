@@ -43,4 +43,9 @@ internal static class NbdLimits
     /// <summary>Unflushed reply bytes at which a reply is flushed even though more replies are waiting to be
     /// written (they would otherwise be flushed by the last of them).</summary>
     public const int MaxUnflushedReplyBytes = 64 * 1024;
+
+    /// <summary>Reply data is written to the socket in slices of at most this many bytes, and
+    /// <see cref="NbdServerOptions.SendTimeout"/> counts from the start of the slice being sent: 1 MiB per 30 s is
+    /// 35 KB/s, which any client that reads at all exceeds.</summary>
+    public const int SendSlice = 1024 * 1024;
 }

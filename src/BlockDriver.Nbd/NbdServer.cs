@@ -15,7 +15,14 @@ namespace BlockDriver.Nbd;
 /// <para>Lifecycle: construct, call <see cref="ListenUnix"/> and/or <see cref="ListenTcp"/> (each starts accepting
 /// at once), then <see cref="StopAsync"/> or <see cref="DisposeAsync"/>: listeners close, connections still
 /// negotiating are dropped, connections in transmission stop reading requests, finish and answer the ones in
-/// flight, and close; then the devices the server opened are flushed and disposed, and unix socket files removed.</para>
+/// flight, and close; connections still open after <see cref="NbdServerOptions.StopTimeout"/> (a client that does not
+/// read its replies) are closed without their replies; then the devices the server opened are flushed and disposed,
+/// and unix socket files removed.</para>
+/// <para>Containment: a connection's buffers are bounded and every connection keeps a reserve
+/// (<see cref="NbdServerOptions"/> remarks); a watchdog closes connections whose replies go unread for
+/// <see cref="NbdServerOptions.SendTimeout"/> and, when set, connections idle for
+/// <see cref="NbdServerOptions.IdleTimeout"/>. There is no authentication or TLS: serve unix sockets, or TCP on
+/// loopback; TCP on any other address logs a Warning.</para>
 /// <para>Thread safety: all members may be called from any thread.</para>
 /// </remarks>
 public sealed class NbdServer : IAsyncDisposable
@@ -24,13 +31,15 @@ public sealed class NbdServer : IAsyncDisposable
     private readonly Dictionary<string, ExportHandle> _byName;
     private readonly NbdServerOptions _options;
     private readonly ILogger _logger;
-    private readonly ByteBudget _budget;
+    private readonly ServerBudget _budget;
     private readonly CancellationTokenSource _stop = new();
-    private readonly ConcurrentDictionary<long, Task> _connections = new();
+    private readonly CancellationTokenSource _stopWatchdog = new();
+    private readonly ConcurrentDictionary<long, NbdConnection> _connections = new();
     private readonly List<(Socket Socket, Task Loop, string? Path)> _listeners = [];
     private readonly Lock _lock = new();
     private long _nextConnection;
     private Task? _stopped;
+    private readonly Task? _watchdog;
 
     /// <summary>Creates a server for <paramref name="exports"/> (at least one, names unique).</summary>
     public NbdServer(IEnumerable<NbdExport> exports, NbdServerOptions? options = null, ILogger<NbdServer>? logger = null)
@@ -53,8 +62,15 @@ public sealed class NbdServer : IAsyncDisposable
 
         _options = options ?? new NbdServerOptions();
         _logger = (ILogger?)logger ?? NullLogger.Instance;
-        _budget = new ByteBudget(Math.Max(_options.MaxBufferedBytes, NbdLimits.MaxPayload));
+        _budget = new ServerBudget(_options);
+        if (_options.SendTimeout > TimeSpan.Zero || _options.IdleTimeout > TimeSpan.Zero)
+        {
+            _watchdog = Task.Run(WatchAsync);
+        }
     }
+
+    /// <summary>How long <see cref="StopAsync"/> still waits for the exports to close after its caller's token fired.</summary>
+    public static readonly TimeSpan ExportCloseGrace = TimeSpan.FromSeconds(2);
 
     /// <summary>True once <see cref="StopAsync"/> was called.</summary>
     public bool IsStopping => _stop.IsCancellationRequested;
@@ -63,7 +79,7 @@ public sealed class NbdServer : IAsyncDisposable
     public int ConnectionCount => _connections.Count;
 
     /// <summary>Bytes of request and reply buffers currently held by all connections.</summary>
-    public long BufferedBytes => _budget.Capacity - _budget.Available;
+    public long BufferedBytes => _budget.InUse;
 
     internal IReadOnlyList<ExportHandle> Exports => _exports;
 
@@ -116,17 +132,46 @@ public sealed class NbdServer : IAsyncDisposable
 
         var bound = (IPEndPoint)socket.LocalEndPoint!;
         StartListener(socket, bound.ToString(), null);
+        if (!IPAddress.IsLoopback(bound.Address))
+        {
+            Log.UnauthenticatedTcp(_logger, bound.ToString());
+        }
+
         return bound;
     }
 
     /// <summary>Stops the server (see the class remarks) and waits until it has stopped. Idempotent.</summary>
-    public Task StopAsync()
+    /// <param name="ct">The caller's deadline (a host's shutdown token): when it fires, every connection still open
+    /// is closed at once (logged at Warning), and this returns once the exports are closed, or after at most
+    /// <see cref="ExportCloseGrace"/> more while they finish closing in the background.</param>
+    public async Task StopAsync(CancellationToken ct = default)
     {
+        Task stopped;
         lock (_lock)
         {
             _stopped ??= StopCoreAsync();
-            return _stopped;
+            stopped = _stopped;
         }
+
+        if (!ct.CanBeCanceled)
+        {
+            await stopped.ConfigureAwait(false);
+            return;
+        }
+
+        try
+        {
+            await stopped.WaitAsync(ct).ConfigureAwait(false);
+            return;
+        }
+        catch (OperationCanceledException) when (ct.IsCancellationRequested && !stopped.IsCompleted)
+        {
+            Log.StopCutShort(_logger, AbortAll());
+        }
+
+        // Every connection is closed now, so nothing waits for a client any more: give the exports a moment to be
+        // flushed and closed before the caller goes on (a host closes the store next).
+        await Task.WhenAny(stopped, Task.Delay(ExportCloseGrace, CancellationToken.None)).ConfigureAwait(false);
     }
 
     /// <inheritdoc/>
@@ -139,12 +184,11 @@ public sealed class NbdServer : IAsyncDisposable
     /// <summary>Serves the transmission phase only (no greeting, simple replies) on a socket whose peer already
     /// knows the export: the kernel's end of a socket pair handed over by <see cref="NbdKernelAttach"/>.
     /// Completes when the peer disconnects or the server stops.</summary>
-    internal Task ServeTransmissionAsync(Socket socket, ExportHandle export, IBlockDevice device, string peer) =>
-        Track(async () =>
-        {
-            var session = new NbdSession(export, device, export.FlagsFor(device, structuredReplies: false), false, 0);
-            await ServeSocketAsync(socket, peer, session).ConfigureAwait(false);
-        });
+    internal Task ServeTransmissionAsync(Socket socket, ExportHandle export, IBlockDevice device, string peer)
+    {
+        var session = new NbdSession(export, device, export.FlagsFor(device, structuredReplies: false), false, 0);
+        return Track(new NbdConnection(socket, peer), session);
+    }
 
     private void StartListener(Socket socket, string endpoint, string? path)
     {
@@ -184,43 +228,55 @@ public sealed class NbdServer : IAsyncDisposable
             }
 
             string peer = Describe(client);
-            if (_connections.Count >= _options.MaxConnections)
+
+            // Counted and added under one lock: with a unix and a TCP listener, two accepts could otherwise both see
+            // room for one, and MaxConnections bounds the reserves (ServerBudget).
+            bool admitted;
+            lock (_lock)
+            {
+                admitted = _connections.Count < _options.MaxConnections;
+                if (admitted)
+                {
+                    Log.Accepted(_logger, peer);
+                    _ = Track(new NbdConnection(client, peer), session: null);
+                }
+            }
+
+            if (!admitted)
             {
                 Log.TooManyConnections(_logger, peer, _options.MaxConnections);
                 client.Dispose();
-                continue;
             }
-
-            Log.Accepted(_logger, peer);
-            _ = Track(() => ServeSocketAsync(client, peer, session: null));
         }
     }
 
-    private Task Track(Func<Task> serve)
+    private Task Track(NbdConnection connection, NbdSession? session)
     {
         long id = Interlocked.Increment(ref _nextConnection);
         var started = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
-        Task task = Task.Run(async () =>
+        connection.Task = Task.Run(async () =>
         {
             await started.Task.ConfigureAwait(false);
             try
             {
-                await serve().ConfigureAwait(false);
+                await ServeSocketAsync(connection, session).ConfigureAwait(false);
             }
             finally
             {
                 _connections.TryRemove(id, out _);
             }
         });
-        _connections[id] = task;
+        _connections[id] = connection;
         started.SetResult();
-        return task;
+        return connection.Task;
     }
 
     // One connection from accept (or socket pair) to close; session is non-null when the handshake was done
     // elsewhere (kernel attach).
-    private async Task ServeSocketAsync(Socket socket, string peer, NbdSession? session)
+    private async Task ServeSocketAsync(NbdConnection connection, NbdSession? session)
     {
+        Socket socket = connection.Socket;
+        string peer = connection.Peer;
         if (socket.AddressFamily is AddressFamily.InterNetwork or AddressFamily.InterNetworkV6)
         {
             socket.NoDelay = true;
@@ -249,12 +305,31 @@ public sealed class NbdServer : IAsyncDisposable
             if (session is not null)
             {
                 using var transmission = new NbdTransmission(reader, writer, stream, session, _options, _budget, _logger, peer);
-                await transmission.RunAsync(_stop.Token).ConfigureAwait(false);
+                connection.Transmission = transmission;
+                if (connection.IsAborted)
+                {
+                    // Aborted between the handshake and here: Abort did not see the transmission to break.
+                    transmission.Break();
+                }
+
+                try
+                {
+                    await transmission.RunAsync(_stop.Token).ConfigureAwait(false);
+                }
+                finally
+                {
+                    connection.Transmission = null;
+                }
             }
         }
         catch (OperationCanceledException) when (_stop.IsCancellationRequested)
         {
             // Stopping during the handshake: the connection just closes.
+        }
+        catch (Exception e) when (connection.IsAborted && e is IOException or SocketException or ObjectDisposedException or OperationCanceledException)
+        {
+            // Closed by the watchdog or by a stop past its deadline (logged there); the socket is gone under the read.
+            Log.ReceiveFailed(_logger, peer, e);
         }
         catch (Exception e) when (e is IOException or SocketException)
         {
@@ -284,6 +359,8 @@ public sealed class NbdServer : IAsyncDisposable
     private async Task StopCoreAsync()
     {
         Log.Stopping(_logger, _connections.Count);
+        long started = Environment.TickCount64;
+        bool stuck = false;
         await _stop.CancelAsync().ConfigureAwait(false);
         List<(Socket Socket, Task Loop, string? Path)> listeners;
         lock (_lock)
@@ -297,13 +374,24 @@ public sealed class NbdServer : IAsyncDisposable
             await loop.ConfigureAwait(false);
         }
 
-        // Connections stop on _stop; wait until each has answered what it had in flight and closed.
-        while (!_connections.IsEmpty)
+        // Connections stop on _stop; wait until each has answered what it had in flight and closed, for at most
+        // StopTimeout: a client that does not read its replies would otherwise hold the stop forever. Past it, close
+        // them; what is left to wait for then is device requests running, which end without any client.
+        if (!await WaitForConnectionsAsync(_options.StopTimeout).ConfigureAwait(false))
         {
-            await Task.WhenAll(_connections.Values).ConfigureAwait(false);
+            Log.StopDeadlinePassed(_logger, _connections.Count, (Environment.TickCount64 - started) / 1000.0);
+            AbortAll();
+            if (!await WaitForConnectionsAsync(_options.StopTimeout).ConfigureAwait(false))
+            {
+                // A device request that does not return: closing its export under it is worse than leaving it open
+                // (the process is about to exit or its host to close the store).
+                Log.ConnectionsStillRunning(_logger, _connections.Count, _options.StopTimeout.TotalSeconds);
+                stuck = true;
+            }
         }
 
-        foreach (ExportHandle export in _exports)
+        await StopWatchdogAsync().ConfigureAwait(false);
+        foreach (ExportHandle export in stuck ? [] : _exports)
         {
             try
             {
@@ -326,6 +414,81 @@ public sealed class NbdServer : IAsyncDisposable
         Log.Stopped(_logger);
     }
 
+    // True when every connection ended within timeout (TimeSpan.Zero or less: do not wait).
+    private async Task<bool> WaitForConnectionsAsync(TimeSpan timeout)
+    {
+        long deadline = Environment.TickCount64 + (long)Math.Max(0, timeout.TotalMilliseconds);
+        while (!_connections.IsEmpty)
+        {
+            long left = deadline - Environment.TickCount64;
+            if (left <= 0)
+            {
+                return false;
+            }
+
+            Task all = Task.WhenAll(_connections.Values.Select(c => c.Task));
+            await all.WaitAsync(TimeSpan.FromMilliseconds(left)).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
+            if (!all.IsCompleted)
+            {
+                return _connections.IsEmpty;
+            }
+        }
+
+        return true;
+    }
+
+    private int AbortAll()
+    {
+        int aborted = 0;
+        foreach (NbdConnection connection in _connections.Values)
+        {
+            if (connection.Abort())
+            {
+                Log.Aborting(_logger, connection.Peer);
+                aborted++;
+            }
+        }
+
+        return aborted;
+    }
+
+    // Closes connections whose replies go unread for SendTimeout, or idle for IdleTimeout, checking several times
+    // per timeout (at least every second, at most every 50 ms) until the server has stopped.
+    private async Task WatchAsync()
+    {
+        long send = (long)Math.Max(0, _options.SendTimeout.TotalMilliseconds);
+        long idle = (long)Math.Max(0, _options.IdleTimeout.TotalMilliseconds);
+        long shortest = Math.Min(send > 0 ? send : long.MaxValue, idle > 0 ? idle : long.MaxValue);
+        using var timer = new PeriodicTimer(TimeSpan.FromMilliseconds(Math.Clamp(shortest / 5, 50, 1000)));
+        try
+        {
+            while (await timer.WaitForNextTickAsync(_stopWatchdog.Token).ConfigureAwait(false))
+            {
+                long now = Environment.TickCount64;
+                foreach (NbdConnection connection in _connections.Values)
+                {
+                    if (!connection.IsAborted && connection.Transmission is { } transmission && transmission.CheckTimeouts(now, send, idle))
+                    {
+                        connection.Abort();
+                    }
+                }
+            }
+        }
+        catch (OperationCanceledException) when (_stopWatchdog.IsCancellationRequested)
+        {
+            // The server stopped.
+        }
+    }
+
+    private async Task StopWatchdogAsync()
+    {
+        await _stopWatchdog.CancelAsync().ConfigureAwait(false);
+        if (_watchdog is { } watchdog)
+        {
+            await watchdog.ConfigureAwait(false);
+        }
+    }
+
     private static void RemoveStaleSocket(string path)
     {
         if (!UnixSocketProbe.IsSocket(path))
@@ -343,9 +506,29 @@ public sealed class NbdServer : IAsyncDisposable
         throw new BlockDriverException(ErrorKind.InUse, $"Another server is listening on {path}.");
     }
 
-    private static string Describe(Socket socket) => socket.RemoteEndPoint switch
+    // An IP peer by its address; a unix peer by the socket's fd and, from SO_PEERCRED (socket(7): struct ucred
+    // { pid_t pid; uid_t uid; gid_t gid; }, the peer's credentials when it connected), its pid and uid.
+    private static string Describe(Socket socket)
     {
-        IPEndPoint ip => ip.ToString(),
-        _ => "unix:" + socket.Handle,
-    };
+        if (socket.RemoteEndPoint is IPEndPoint ip)
+        {
+            return ip.ToString();
+        }
+
+        const int SolSocket = 1, SoPeerCred = 17;
+        Span<byte> credentials = stackalloc byte[12];
+        try
+        {
+            if (socket.GetRawSocketOption(SolSocket, SoPeerCred, credentials) == credentials.Length)
+            {
+                return $"unix:{socket.Handle} (pid {BitConverter.ToInt32(credentials)}, uid {BitConverter.ToUInt32(credentials[4..])})";
+            }
+        }
+        catch (SocketException)
+        {
+            // Not a socket that knows its peer (a socket pair in some kernels): the fd alone names it.
+        }
+
+        return "unix:" + socket.Handle;
+    }
 }

@@ -11,8 +11,11 @@ namespace BlockDriver.Nbd;
 /// <summary>The transmission phase of one connection (proto.md "Transmission"). One loop reads request headers and
 /// write payloads; every request then runs on its own, so replies leave in completion order, not arrival order.
 /// Memory is bounded: at most <see cref="NbdServerOptions.MaxRequestsPerConnection"/> requests are in flight, and
-/// every data buffer (write payload, read reply) is taken from a per-connection and a server-wide
-/// <see cref="ByteBudget"/> before it is allocated. Small reads and writes run on the read loop until their first
+/// every data buffer (write payload, read reply) is taken from the connection's <see cref="ConnectionBudget"/> (its
+/// reserve, then the server's shared pool) before it is allocated. A reply the client does not take off the socket
+/// within <see cref="NbdServerOptions.SendTimeout"/>, and a connection idle for
+/// <see cref="NbdServerOptions.IdleTimeout"/>, are found by the server's watchdog (<see cref="CheckTimeouts"/>), which
+/// closes the connection. Small reads and writes run on the read loop until their first
 /// real wait (<see cref="NbdLimits.InlineLimit"/>); a reply is flushed unless another is already waiting to be
 /// written, so a burst of replies leaves in few sends. A request the server refuses gets an error reply; only a broken
 /// frame (bad magic, a write payload larger than the maximum) closes the connection.</summary>
@@ -26,15 +29,13 @@ internal sealed class NbdTransmission : IDisposable
     private readonly Stream _stream;
     private readonly NbdSession _session;
     private readonly IBlockDevice _device;
-    private readonly ByteBudget _serverBudget;
-    private readonly ByteBudget _connectionBudget;
+    private readonly ConnectionBudget _budget;
     private readonly SemaphoreSlim _slots;
     private readonly SemaphoreSlim _sendLock = new(1, 1);
     private readonly CancellationTokenSource _broken = new();
     private readonly TaskCompletionSource _drained = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private readonly ILogger _logger;
     private readonly string _peer;
-    private readonly long _maxBufferedBytes;
     private readonly int _minBlock;
     private readonly bool _readOnly;
 
@@ -45,19 +46,26 @@ internal sealed class NbdTransmission : IDisposable
     // holder flushes it with its own (NbdLimits.MaxUnflushedReplyBytes bounds what waits).
     private int _sendersWaiting;
 
+    // Environment.TickCount64 when the send in progress last made progress (a flush, or a slice of reply data,
+    // began), 0 while nothing is being sent. Read by the watchdog.
+    private long _sendSince;
+
+    // Environment.TickCount64 of the last request received or answered, and whether a write payload is being
+    // received: the connection is idle when neither requests nor a payload are in flight since then.
+    private long _lastActivity = Environment.TickCount64;
+    private volatile bool _receivingPayload;
+
     /// <summary>Replies go through <paramref name="writer"/>; large reply data goes straight to
     /// <paramref name="stream"/> (the stream under <paramref name="writer"/>) once the writer is flushed.</summary>
     public NbdTransmission(PipeReader reader, PipeWriter writer, Stream stream, NbdSession session, NbdServerOptions options,
-        ByteBudget serverBudget, ILogger logger, string peer)
+        ServerBudget serverBudget, ILogger logger, string peer)
     {
         _reader = reader;
         _writer = writer;
         _stream = stream;
         _session = session;
         _device = session.Device;
-        _serverBudget = serverBudget;
-        _maxBufferedBytes = Math.Max(options.MaxBufferedBytesPerConnection, NbdLimits.MaxPayload);
-        _connectionBudget = new ByteBudget(_maxBufferedBytes);
+        _budget = new ConnectionBudget(serverBudget, options.MaxBufferedBytesPerConnection);
         _slots = new SemaphoreSlim(Math.Max(1, options.MaxRequestsPerConnection));
         _logger = logger;
         _peer = peer;
@@ -99,6 +107,7 @@ internal sealed class NbdTransmission : IDisposable
                         BinaryPrimitives.ReadUInt64BigEndian(header.AsSpan(8)),
                         BinaryPrimitives.ReadUInt64BigEndian(header.AsSpan(16)),
                         BinaryPrimitives.ReadUInt32BigEndian(header.AsSpan(24)));
+                    Volatile.Write(ref _lastActivity, Environment.TickCount64);
                     Log.Request(_logger, _peer, request.Type, request.Flags, request.Offset, request.Length);
                     if (request.Type == NbdCommand.Disconnect)
                     {
@@ -107,6 +116,7 @@ internal sealed class NbdTransmission : IDisposable
                     }
 
                     byte[]? payload = null;
+                    BudgetSource payloadSource = default;
                     if (request.Type == NbdCommand.Write)
                     {
                         // The payload follows the header whatever we think of the request; one we will not read
@@ -117,7 +127,7 @@ internal sealed class NbdTransmission : IDisposable
                             return;
                         }
 
-                        payload = await ReceivePayloadAsync((int)request.Length, ct).ConfigureAwait(false);
+                        (payload, payloadSource) = await ReceivePayloadAsync((int)request.Length, ct).ConfigureAwait(false);
                         if (payload is null)
                         {
                             Log.ClientClosed(_logger, _peer);
@@ -133,7 +143,7 @@ internal sealed class NbdTransmission : IDisposable
                         && !request.Has(NbdCommandFlags.Fua);
                     Interlocked.Increment(ref _pending);
                     dispatched = true;
-                    _ = ProcessAsync(request, payload, inline);
+                    _ = ProcessAsync(request, payload, payloadSource, inline);
                 }
                 finally
                 {
@@ -164,59 +174,70 @@ internal sealed class NbdTransmission : IDisposable
     {
         _slots.Dispose();
         _sendLock.Dispose();
-        _broken.Dispose();
+
+        // _broken stays undisposed: the watchdog may still call Break, and a token source without a timer holds
+        // nothing that needs disposing.
+    }
+
+    /// <summary>Stops the connection: the read loop ends, replies not yet sent are dropped, and requests waiting for
+    /// budget give up. The caller closes the socket, which fails a send in progress. Thread-safe, idempotent.</summary>
+    public void Break() => _broken.Cancel();
+
+    /// <summary>Called by the server's watchdog: true (logged here) when a send has made no progress for
+    /// <paramref name="sendTimeoutMs"/> or the connection was idle for <paramref name="idleTimeoutMs"/> (0: never);
+    /// the caller then closes the connection.</summary>
+    public bool CheckTimeouts(long now, long sendTimeoutMs, long idleTimeoutMs)
+    {
+        long since = Volatile.Read(ref _sendSince);
+        if (sendTimeoutMs > 0 && since != 0 && now - since >= sendTimeoutMs)
+        {
+            Log.SendTimedOut(_logger, _peer, (now - since) / 1000.0, _budget.InUse);
+            return true;
+        }
+
+        long idle = now - Volatile.Read(ref _lastActivity);
+        if (idleTimeoutMs > 0 && idle >= idleTimeoutMs && Volatile.Read(ref _pending) == 1 && !_receivingPayload)
+        {
+            Log.IdleTimedOut(_logger, _peer, idle / 1000.0);
+            return true;
+        }
+
+        return false;
     }
 
     // Takes budget for a write payload and reads it; null (budget returned) when the client closed mid-payload.
-    private async Task<byte[]?> ReceivePayloadAsync(int length, CancellationToken ct)
+    private async Task<(byte[]? Payload, BudgetSource Source)> ReceivePayloadAsync(int length, CancellationToken ct)
     {
-        await AcquireAsync(length, ct).ConfigureAwait(false);
+        BudgetSource source = await _budget.AcquireAsync(length, ct).ConfigureAwait(false);
         byte[] buffer = ArrayPool<byte>.Shared.Rent(length);
         bool ok = false;
+        _receivingPayload = true;
         try
         {
             ok = await _reader.ReadExactlyAsync(_stream, buffer.AsMemory(0, length), ct).ConfigureAwait(false);
-            return ok ? buffer : null;
+            return (ok ? buffer : null, source);
         }
         finally
         {
+            _receivingPayload = false;
             if (!ok)
             {
                 ArrayPool<byte>.Shared.Return(buffer);
-                ReleaseBudget(length);
+                _budget.Release(length, source);
             }
         }
     }
 
-    private async ValueTask AcquireAsync(long bytes, CancellationToken ct)
-    {
-        await _connectionBudget.AcquireAsync(bytes, ct).ConfigureAwait(false);
-        try
-        {
-            await _serverBudget.AcquireAsync(bytes, ct).ConfigureAwait(false);
-        }
-        catch (OperationCanceledException)
-        {
-            _connectionBudget.Release(bytes);
-            throw;
-        }
-    }
-
-    private void ReleaseBudget(long bytes)
-    {
-        _serverBudget.Release(bytes);
-        _connectionBudget.Release(bytes);
-    }
-
     private void Complete()
     {
+        Volatile.Write(ref _lastActivity, Environment.TickCount64);
         if (Interlocked.Decrement(ref _pending) == 0)
         {
             _drained.TrySetResult();
         }
     }
 
-    private async Task ProcessAsync(NbdRequest request, byte[]? payload, bool inline)
+    private async Task ProcessAsync(NbdRequest request, byte[]? payload, BudgetSource payloadSource, bool inline)
     {
         if (!inline)
         {
@@ -247,7 +268,7 @@ internal sealed class NbdTransmission : IDisposable
             if (payload is not null)
             {
                 ArrayPool<byte>.Shared.Return(payload);
-                ReleaseBudget(request.Length);
+                _budget.Release(request.Length, payloadSource);
             }
 
             _slots.Release();
@@ -400,7 +421,7 @@ internal sealed class NbdTransmission : IDisposable
         bool dontFragment = r.Has(NbdCommandFlags.DontFragment);
         int length = (int)r.Length;
         long offset = (long)r.Offset;
-        await AcquireAsync(length, _broken.Token).ConfigureAwait(false);
+        BudgetSource source = await _budget.AcquireAsync(length, _broken.Token).ConfigureAwait(false);
         byte[] buffer = ArrayPool<byte>.Shared.Rent(length);
         try
         {
@@ -425,7 +446,7 @@ internal sealed class NbdTransmission : IDisposable
         finally
         {
             ArrayPool<byte>.Shared.Return(buffer);
-            ReleaseBudget(length);
+            _budget.Release(length, source);
         }
     }
 
@@ -591,7 +612,7 @@ internal sealed class NbdTransmission : IDisposable
         }
         finally
         {
-            _sendLock.Release();
+            LeaveSend();
         }
     }
 
@@ -632,12 +653,14 @@ internal sealed class NbdTransmission : IDisposable
         }
         finally
         {
-            _sendLock.Release();
+            LeaveSend();
         }
     }
 
     // Under the send lock: small data is copied into the pipe after its header; large data follows the flushed
     // header straight onto the stream (one send instead of a copy and one send per 64 KiB pipe segment).
+    // Sent in slices of NbdLimits.SendSlice, each restarting the send timeout: a slow client that keeps reading is
+    // not cut off in the middle of a 32 MiB reply, a client that stops reading is.
     private async ValueTask WriteDataAsync(ReadOnlyMemory<byte> data)
     {
         if (data.Length < NbdLimits.DirectSendThreshold)
@@ -646,8 +669,20 @@ internal sealed class NbdTransmission : IDisposable
             return;
         }
 
-        await _writer.FlushAsync().ConfigureAwait(false);
-        await _stream.WriteAsync(data).ConfigureAwait(false);
+        await FlushAsync().ConfigureAwait(false);
+        while (!data.IsEmpty)
+        {
+            int slice = Math.Min(data.Length, NbdLimits.SendSlice);
+            Volatile.Write(ref _sendSince, Environment.TickCount64);
+            await _stream.WriteAsync(data[..slice]).ConfigureAwait(false);
+            data = data[slice..];
+        }
+    }
+
+    private ValueTask<FlushResult> FlushAsync()
+    {
+        Volatile.Write(ref _sendSince, Environment.TickCount64);
+        return _writer.FlushAsync();
     }
 
     // Under the send lock: a reply waiting for the lock will flush this one with its own, so a burst of replies
@@ -656,7 +691,7 @@ internal sealed class NbdTransmission : IDisposable
     private ValueTask<FlushResult> FlushUnlessOthersWaitAsync() =>
         Volatile.Read(ref _sendersWaiting) > 0 && _writer.UnflushedBytes < NbdLimits.MaxUnflushedReplyBytes
             ? ValueTask.FromResult(default(FlushResult))
-            : _writer.FlushAsync();
+            : FlushAsync();
 
     private async Task<bool> EnterSendAsync()
     {
@@ -677,6 +712,12 @@ internal sealed class NbdTransmission : IDisposable
         }
 
         return true;
+    }
+
+    private void LeaveSend()
+    {
+        Volatile.Write(ref _sendSince, 0);
+        _sendLock.Release();
     }
 
     private static bool IsSendFailure(Exception e) =>

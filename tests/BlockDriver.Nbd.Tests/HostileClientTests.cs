@@ -308,6 +308,49 @@ public sealed class HostileClientTests : IAsyncLifetime
         using RawNbdClient d = await RawNbdClient.ConnectNegotiatingAsync(harness.SocketPath);
     }
 
+    [Fact]
+    public async Task A_stalled_connection_is_closed_by_the_send_timeout_and_returns_every_buffered_byte()
+    {
+        await using ServerHarness harness = ServerHarness.WithMemory(_output, out _, length: 64 * MiB,
+            options: new NbdServerOptions { SendTimeout = TimeSpan.FromSeconds(1) });
+        (RawNbdClient client, _, _) = await RawNbdClient.ConnectToExportAsync(harness.SocketPath, "mem");
+        using (client)
+        {
+            for (ulong i = 0; i < 3; i++)
+            {
+                await client.SendRequestAsync(Wire.CmdRead, (i % 2) * 32 * MiB, 32 * MiB, i);
+            }
+
+            await WaitForAsync(() => harness.Server.BufferedBytes >= 64L * MiB);
+            await WaitForAsync(() => harness.Server.ConnectionCount == 0);
+            Assert.Equal(0, harness.Server.BufferedBytes);
+            Assert.True(await client.IsClosedByServerAsync());
+        }
+    }
+
+    [Fact]
+    public async Task Stop_with_a_callers_token_closes_stalled_connections_when_it_fires()
+    {
+        await using ServerHarness harness = ServerHarness.WithMemory(_output, out _, length: 64 * MiB,
+            options: new NbdServerOptions { SendTimeout = TimeSpan.Zero, StopTimeout = TimeSpan.FromMinutes(10) });
+        (RawNbdClient client, _, _) = await RawNbdClient.ConnectToExportAsync(harness.SocketPath, "mem");
+        using (client)
+        {
+            await client.SendRequestAsync(Wire.CmdRead, 0, 32 * MiB, 1);
+            await client.SendRequestAsync(Wire.CmdRead, 32 * MiB, 32 * MiB, 2);
+            await WaitForAsync(() => harness.Server.BufferedBytes >= 64L * MiB);
+            using var deadline = new CancellationTokenSource(TimeSpan.FromSeconds(1));
+            var watch = System.Diagnostics.Stopwatch.StartNew();
+            await harness.Server.StopAsync(deadline.Token);
+            _output.WriteLine($"StopAsync returned after {watch.ElapsedMilliseconds} ms");
+
+            // Closed by the server although this client read nothing, and before StopAsync returned.
+            Assert.Equal(0, harness.Server.ConnectionCount);
+            Assert.True(watch.Elapsed < TimeSpan.FromSeconds(1) + NbdServer.ExportCloseGrace, $"StopAsync took {watch.Elapsed}");
+            Assert.True(await client.IsClosedByServerAsync());
+        }
+    }
+
     private static long HeapBytes()
     {
         GC.Collect();

@@ -24,6 +24,15 @@ public sealed partial class ServeProcess : IAsyncDisposable
 
     public string SocketPath { get; }
 
+    public int Pid => _process.Id;
+
+    /// <summary>The process's resident memory (VmRSS), in bytes.</summary>
+    public long ResidentBytes()
+    {
+        string line = File.ReadLines($"/proc/{_process.Id}/status").First(l => l.StartsWith("VmRSS:", StringComparison.Ordinal));
+        return long.Parse(line.Split(' ', StringSplitOptions.RemoveEmptyEntries)[1], System.Globalization.CultureInfo.InvariantCulture) * 1024;
+    }
+
     /// <summary>The URI of <paramref name="export"/> (empty: the default export).</summary>
     public string Uri(string export = "") => $"nbd+unix:///{export}?socket={SocketPath}";
 
