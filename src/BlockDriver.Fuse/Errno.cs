@@ -29,6 +29,7 @@ internal static class Errno
     public const int EOPNOTSUPP = 95;
     public const int ECONNABORTED = 103;
     public const int ENOTCONN = 107;
+    public const int EDQUOT = 122;
 
     /// <summary>The errno a request fails with when its handler throws <paramref name="exception"/>.</summary>
     public static int From(Exception exception) => exception switch
@@ -39,6 +40,9 @@ internal static class Errno
         OperationCanceledException => EINTR,
         // A device disposed under an open file: the file is gone.
         ObjectDisposedException => ENODEV,
+
+        // The store's file system is full (or over quota): .NET puts the errno in an IOException's HResult on Unix.
+        IOException { HResult: var h } when (h & 0xFFFF) is ENOSPC or EDQUOT => ENOSPC,
         _ => EIO,
     };
 

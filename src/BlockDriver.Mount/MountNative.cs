@@ -22,9 +22,13 @@ internal static partial class MountNative
     public const int EPERM = 1;
     public const int ENOENT = 2;
     public const int EINTR = 4;
+    public const int EIO = 5;
     public const int EBUSY = 16;
     public const int ENOTDIR = 20;
     public const int EINVAL = 22;
+    public const int ENOSPC = 28;
+    public const int EROFS = 30;
+    public const int EDQUOT = 122;
     public const int EWOULDBLOCK = 11;
 
     [LibraryImport("libc", EntryPoint = "mount", SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]

@@ -76,4 +76,7 @@ internal static partial class Log
 
     [LoggerMessage(24, LogLevel.Information, "Detached {Device}")]
     public static partial void KernelDetached(ILogger logger, string device);
+
+    [LoggerMessage(90, LogLevel.Warning, "{Peer}: writes to export '{Export}' fail: no space left on the store's file system ({Message}); further failures of this connection are logged at Debug")]
+    public static partial void OutOfSpace(ILogger logger, string peer, string export, string message);
 }
