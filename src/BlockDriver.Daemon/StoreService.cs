@@ -191,7 +191,19 @@ public sealed class StoreService : IHostedService, IAsyncDisposable
         {
             if (!_stopped)
             {
-                SaveState(mounter);
+                try
+                {
+                    SaveState(mounter);
+                }
+                catch (IOException e) when ((e.HResult & 0xFFFF) is 28 or 122)
+                {
+                    // ENOSPC/EDQUOT: the store's file system is full. The mount or unmount itself happened; failing
+                    // the call for want of room for the record would make a successful umount look failed (and the
+                    // caller retry one that is done). The previous list stays, whole (write, fsync, rename): only a
+                    // crash before the next change would act on it.
+                    File.Delete(AdminEndpoint.StatePath(Root) + ".tmp");
+                    Log.StateNotRecorded(_logger, AdminEndpoint.StatePath(Root), e.Message);
+                }
             }
         }
         finally
