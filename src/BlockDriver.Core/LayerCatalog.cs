@@ -132,10 +132,20 @@ internal sealed class LayerCatalog : IDisposable
     {
         lock (_lock)
         {
-            using SqliteTransaction transaction = _connection.BeginTransaction();
-            T result = work(new CatalogTransaction(this, transaction));
-            transaction.Commit();
-            return result;
+            try
+            {
+                using SqliteTransaction transaction = _connection.BeginTransaction();
+                T result = work(new CatalogTransaction(this, transaction));
+                transaction.Commit();
+                return result;
+            }
+            catch (SqliteException e) when (StoreSpace.IsNoSpace(e))
+            {
+                // The transaction rolled back: the catalog is as it was.
+                string directory = Path.GetDirectoryName(_layersDirectory)!;
+                throw new BlockDriverException(ErrorKind.NoSpace,
+                    $"no space left on the store's file system ({StoreSpace.Describe(directory)}): the catalog cannot be written; nothing was changed. Free space and try again.", e);
+            }
         }
     }
 

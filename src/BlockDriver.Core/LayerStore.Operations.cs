@@ -1,6 +1,7 @@
 using BlockDriver.Abstractions;
 using BlockDriver.Core.Images;
 using BlockDriver.Vhdx;
+using Microsoft.Data.Sqlite;
 
 namespace BlockDriver.Core;
 
@@ -26,10 +27,9 @@ public sealed partial class LayerStore
             });
             return layer;
         }
-        catch
+        catch (Exception e)
         {
-            UndoFile(layer.Path);
-            _catalog.InTransaction(t => t.EndOperation(operation));
+            RollBack(operation, $"creating layer {layer.Id}", e, () => UndoFile(layer.Path));
             throw;
         }
     }
@@ -76,15 +76,16 @@ public sealed partial class LayerStore
             });
             return layer;
         }
-        catch
+        catch (Exception e)
         {
-            UndoFile(temp);
-            if (Find(layer.Id) is null)
+            RollBack(operation, $"importing layer {layer.Id}", e, () =>
             {
-                UndoFile(layer.Path);
-            }
-
-            _catalog.InTransaction(t => t.EndOperation(operation));
+                UndoFile(temp);
+                if (Find(layer.Id) is null)
+                {
+                    UndoFile(layer.Path);
+                }
+            });
             throw;
         }
     }
@@ -112,26 +113,43 @@ public sealed partial class LayerStore
         using IDisposable lease = LayerLeases.Acquire(Paths, id, exclusive: true);
         await CleanCloseAsync(layer.Path, ct).ConfigureAwait(false);
         long operation = _catalog.InTransaction(t => t.BeginOperation("seal", id, newId));
-        string path = layer.Path;
-        if (newId is not null)
-        {
-            path = Paths.LayerFile(newId);
-            File.Move(layer.Path, path);
-        }
-
-        CrashPoints.Hit("seal.renamed");
-        File.SetUnixFileMode(path, SealedMode);
-        LayerKind kind = layer.Kind == LayerKind.Snapshot ? LayerKind.Snapshot : LayerKind.Image;
-        _catalog.InTransaction(t =>
+        string path = newId is null ? layer.Path : Paths.LayerFile(newId);
+        try
         {
             if (newId is not null)
             {
-                t.Rename(id, newId);
+                File.Move(layer.Path, path);
             }
 
-            t.SetState(newId ?? id, LayerState.Sealed, kind);
-            t.EndOperation(operation);
-        });
+            CrashPoints.Hit("seal.renamed");
+            File.SetUnixFileMode(path, SealedMode);
+            LayerKind kind = layer.Kind == LayerKind.Snapshot ? LayerKind.Snapshot : LayerKind.Image;
+            _catalog.InTransaction(t =>
+            {
+                if (newId is not null)
+                {
+                    t.Rename(id, newId);
+                }
+
+                t.SetState(newId ?? id, LayerState.Sealed, kind);
+                t.EndOperation(operation);
+            });
+        }
+        catch (Exception e)
+        {
+            // Until the last transaction the catalog still has the layer writable under its old id: put the file back.
+            RollBack(operation, $"sealing layer {id}", e, () =>
+            {
+                if (newId is not null && File.Exists(path) && !File.Exists(layer.Path))
+                {
+                    File.Move(path, layer.Path);
+                }
+
+                MakeWritable(layer.Path);
+            });
+            throw;
+        }
+
         return Get(newId ?? id);
     }
 
@@ -166,20 +184,38 @@ public sealed partial class LayerStore
         var snapshot = new Layer(snapshotId, layer.Parent, LayerKind.Snapshot, LayerState.Sealed, DateTimeOffset.UtcNow,
             layer.Capacity, new Dictionary<string, string>(), Paths.LayerFile(snapshotId));
         long operation = _catalog.InTransaction(t => t.BeginOperation("snapshot", id, snapshotId));
-
-        // The writable layer's file becomes the snapshot (a rename: no data moves) and a new, empty child of it
-        // takes the writable layer's name.
-        File.Move(layer.Path, snapshot.Path);
-        CrashPoints.Hit("snapshot.renamed");
-        File.SetUnixFileMode(snapshot.Path, SealedMode);
-        await VhdxFile.CreateDifferencingAsync(layer.Path, snapshot.Path, ct: ct).ConfigureAwait(false);
-        CrashPoints.Hit("snapshot.child");
-        _catalog.InTransaction(t =>
+        try
         {
-            t.Insert(snapshot);
-            t.SetParent(id, snapshotId);
-            t.EndOperation(operation);
-        });
+            // The writable layer's file becomes the snapshot (a rename: no data moves) and a new, empty child of it
+            // takes the writable layer's name.
+            File.Move(layer.Path, snapshot.Path);
+            CrashPoints.Hit("snapshot.renamed");
+            File.SetUnixFileMode(snapshot.Path, SealedMode);
+            await VhdxFile.CreateDifferencingAsync(layer.Path, snapshot.Path, ct: ct).ConfigureAwait(false);
+            CrashPoints.Hit("snapshot.child");
+            _catalog.InTransaction(t =>
+            {
+                t.Insert(snapshot);
+                t.SetParent(id, snapshotId);
+                t.EndOperation(operation);
+            });
+        }
+        catch (Exception e)
+        {
+            // As reconciliation does: the new child (whole or partial) goes, the snapshot's file is the layer again.
+            RollBack(operation, $"snapshot of layer {id}", e, () =>
+            {
+                if (File.Exists(snapshot.Path))
+                {
+                    UndoFile(layer.Path);
+                    File.Move(snapshot.Path, layer.Path);
+                }
+
+                MakeWritable(layer.Path);
+            });
+            throw;
+        }
+
         return Get(snapshotId);
     }
 
@@ -208,20 +244,24 @@ public sealed partial class LayerStore
             await VhdxFile.CreateDifferencingAsync(temp, snapshot.Path, ct: ct).ConfigureAwait(false);
             CrashPoints.Hit("revert.child");
         }
-        catch
+        catch (Exception e)
         {
-            UndoFile(temp);
-            _catalog.InTransaction(t => t.EndOperation(operation));
+            RollBack(operation, $"reverting layer {id} to {snapshotId}", e, () => UndoFile(temp));
             throw;
         }
 
-        File.Move(temp, layer.Path, overwrite: true);
-        CrashPoints.Hit("revert.renamed");
-        _catalog.InTransaction(t =>
+        try
         {
-            t.SetParent(id, snapshotId);
-            t.EndOperation(operation);
-        });
+            File.Move(temp, layer.Path, overwrite: true);
+        }
+        catch (Exception e)
+        {
+            RollBack(operation, $"reverting layer {id} to {snapshotId}", e, () => UndoFile(temp));
+            throw;
+        }
+
+        CrashPoints.Hit("revert.renamed");
+        FinishCommitted(operation, $"reverting layer {id} to {snapshotId}", t => t.SetParent(id, snapshotId), afterRename: null);
         return Get(id);
     }
 
@@ -279,28 +319,83 @@ public sealed partial class LayerStore
     {
         string temp = Paths.TempFile(layer.Id, operationName);
         long operation = _catalog.InTransaction(t => t.BeginOperation(operationName, layer.Id, argument));
+        string what = $"{operationName} of layer {layer.Id}";
         try
         {
             await RewriteAsync(layer, newParent, levels, temp, ct).ConfigureAwait(false);
             CrashPoints.Hit(operationName + ".built");
+            File.SetUnixFileMode(temp, layer.IsSealed ? SealedMode : WritableMode);
+            File.Move(temp, layer.Path, overwrite: true);
         }
-        catch
+        catch (Exception e)
         {
-            UndoFile(temp);
-            _catalog.InTransaction(t => t.EndOperation(operation));
+            RollBack(operation, what, e, () => UndoFile(temp));
             throw;
         }
 
-        File.SetUnixFileMode(temp, layer.IsSealed ? SealedMode : WritableMode);
-        File.Move(temp, layer.Path, overwrite: true);
         CrashPoints.Hit(operationName + ".renamed");
-        afterRename?.Invoke();
-        _catalog.InTransaction(t =>
-        {
-            commit(t);
-            t.EndOperation(operation);
-        });
+        FinishCommitted(operation, what, commit, afterRename);
     }
+
+    // The steps after an operation's commit point (the rename that put its new file in place): what the rename
+    // committed cannot be undone, so when a step fails (the catalog's disk is full) the operation is finished as the
+    // next open's reconciliation would finish it (Recover), at once; only when that fails too does the journal entry
+    // stay, and the error says so.
+    private void FinishCommitted(long operation, string what, Action<CatalogTransaction> commit, Action? afterRename)
+    {
+        try
+        {
+            afterRename?.Invoke();
+            _catalog.InTransaction(t =>
+            {
+                commit(t);
+                t.EndOperation(operation);
+            });
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException or SqliteException)
+        {
+            try
+            {
+                PendingOperation pending = _catalog.PendingOperations().Single(p => p.Sequence == operation);
+                _ = Recover(pending);
+                _catalog.InTransaction(t => t.EndOperation(operation));
+            }
+            catch (Exception again) when (again is IOException or UnauthorizedAccessException or SqliteException or BlockDriverException)
+            {
+                throw UnfinishedError(what, e, again);
+            }
+        }
+    }
+
+    // A failed operation: `undo` puts its files back as they were before it began (each step checks what is there,
+    // so it undoes as much as was done), then its journal entry goes, both at once, in the failing call. Returns when
+    // that worked and the cause is not a full file system, for the caller to rethrow the cause; throws NoSpace (with
+    // the store's free space) for a full one, or an error saying the journal keeps the entry when undoing failed too.
+    private void RollBack(long operation, string what, Exception cause, Action undo)
+    {
+        try
+        {
+            undo();
+            _catalog.InTransaction(t => t.EndOperation(operation));
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException or SqliteException or BlockDriverException)
+        {
+            throw UnfinishedError(what, cause, e);
+        }
+
+        if (StoreSpace.IsNoSpace(cause))
+        {
+            throw new BlockDriverException(ErrorKind.NoSpace,
+                $"{what} failed: no space left on the store's file system ({StoreSpace.Describe(Paths.Root)}); nothing was changed. Free space and try again.",
+                cause);
+        }
+    }
+
+    private BlockDriverException UnfinishedError(string what, Exception cause, Exception again) =>
+        new(StoreSpace.IsNoSpace(cause) || StoreSpace.IsNoSpace(again) ? ErrorKind.NoSpace : ErrorKind.Unavailable,
+            $"{what} failed ({cause.Message}) and putting the store back in order failed too ({again.Message}); "
+            + $"the operation stays in the store's journal and the store's next open finishes or undoes it ({StoreSpace.Describe(Paths.Root)}).",
+            new AggregateException(cause, again));
 
     /// <inheritdoc/>
     public async Task ExportAsync(string id, string path, ExportFormat format, IProgress<long>? progress = null, CancellationToken ct = default)

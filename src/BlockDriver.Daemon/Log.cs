@@ -61,4 +61,7 @@ internal static partial class Log
 
     [LoggerMessage(19, LogLevel.Warning, "Loop device {Device} of the previous daemon is still held (a container still running on its old mount?): it is marked for clearing and unbinds when that lets go. I/O through it has failed since the previous daemon died: restart that container")]
     public static partial void StaleDeviceHeld(ILogger logger, string device);
+
+    [LoggerMessage(40, LogLevel.Warning, "Recording the mounts in {Path} failed ({Error}): the store's file system is full; the file keeps the previous list until the next mount or unmount, so a daemon started after a crash before then would remount what it lists")]
+    public static partial void StateNotRecorded(ILogger logger, string path, string error);
 }

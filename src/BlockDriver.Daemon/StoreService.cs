@@ -29,6 +29,7 @@ public sealed class StoreService : IHostedService, IAsyncDisposable
     private const int StaleProbeAttempts = 10;
     private readonly DaemonOptions _options;
     private readonly ILogger<StoreService> _logger;
+    private readonly ILogger<LayerMounter> _mounterLogger;
     private readonly IHostApplicationLifetime _lifetime;
     private readonly SemaphoreSlim _gate = new(1, 1);
     private DaemonLock? _lock;
@@ -38,11 +39,13 @@ public sealed class StoreService : IHostedService, IAsyncDisposable
     private bool _recovered;
 
     /// <summary>Created by the host.</summary>
-    public StoreService(IOptions<DaemonOptions> options, ILogger<StoreService> logger, IHostApplicationLifetime lifetime)
+    public StoreService(IOptions<DaemonOptions> options, ILogger<StoreService> logger, ILoggerFactory loggers, IHostApplicationLifetime lifetime)
     {
         ArgumentNullException.ThrowIfNull(options);
+        ArgumentNullException.ThrowIfNull(loggers);
         _options = options.Value;
         _logger = logger;
+        _mounterLogger = loggers.CreateLogger<LayerMounter>();
         _lifetime = lifetime;
         Root = Path.GetFullPath(_options.Root);
     }
@@ -80,7 +83,7 @@ public sealed class StoreService : IHostedService, IAsyncDisposable
                 Log.StaleSocketRemoved(_logger, socket);
             }
 
-            _mounter = new LayerMounter(_store);
+            _mounter = new LayerMounter(_store, _mounterLogger);
             await RecoverAsync(cancellationToken).ConfigureAwait(false);
             _recovered = true;
         }
@@ -195,7 +198,19 @@ public sealed class StoreService : IHostedService, IAsyncDisposable
         {
             if (!_stopped)
             {
-                SaveState(mounter);
+                try
+                {
+                    SaveState(mounter);
+                }
+                catch (IOException e) when ((e.HResult & 0xFFFF) is 28 or 122)
+                {
+                    // ENOSPC/EDQUOT: the store's file system is full. The mount or unmount itself happened; failing
+                    // the call for want of room for the record would make a successful umount look failed (and the
+                    // caller retry one that is done). The previous list stays, whole (write, fsync, rename): only a
+                    // crash before the next change would act on it.
+                    File.Delete(AdminEndpoint.StatePath(Root) + ".tmp");
+                    Log.StateNotRecorded(_logger, AdminEndpoint.StatePath(Root), e.Message);
+                }
             }
         }
         finally

@@ -553,7 +553,17 @@ public sealed partial class FuseDeviceServer
         int count = (int)Math.Min(size, length - offset);
         if (count > 0)
         {
-            await WriteDeviceAsync(node.Device, offset, request.Buffer.AsMemory(InHeaderSize + WriteInSize, count)).ConfigureAwait(false);
+            try
+            {
+                await WriteDeviceAsync(node.Device, offset, request.Buffer.AsMemory(InHeaderSize + WriteInSize, count)).ConfigureAwait(false);
+            }
+            catch (Exception e) when (FuseErrno.From(e) == Errno.ENOSPC)
+            {
+                NoteOutOfSpace(node);
+                throw;
+            }
+
+            NoteWritten(node);
         }
 
         SendWritten(request, count);
@@ -616,7 +626,17 @@ public sealed partial class FuseDeviceServer
 
         if (offset < size)
         {
-            await ZeroDeviceAsync(node.Device, offset, Math.Min(end, size) - offset).ConfigureAwait(false);
+            try
+            {
+                await ZeroDeviceAsync(node.Device, offset, Math.Min(end, size) - offset).ConfigureAwait(false);
+            }
+            catch (Exception e) when (FuseErrno.From(e) == Errno.ENOSPC)
+            {
+                NoteOutOfSpace(node);
+                throw;
+            }
+
+            NoteWritten(node);
         }
 
         SendError(request, 0);
@@ -692,6 +712,41 @@ public sealed partial class FuseDeviceServer
         finally
         {
             ArrayPool<byte>.Shared.Return(bounce);
+        }
+    }
+
+    // The first ENOSPC of a file since its last successful write is a warning naming the file (a layer id) and the
+    // free space of the store's file system; the requests themselves fail at Debug (HandleAsync), since the kernel
+    // retries and a full store fails every one.
+    private void NoteOutOfSpace(FuseNode node)
+    {
+        if (node.MarkOutOfSpace())
+        {
+            string directory = _options.StorageDirectory ?? _mountPoint;
+            Log.OutOfSpace(_logger, node.Name, directory, FreeSpace(directory));
+        }
+    }
+
+    private void NoteWritten(FuseNode node)
+    {
+        if (node.MarkWritten())
+        {
+            Log.SpaceAgain(_logger, node.Name);
+        }
+    }
+
+    // "N bytes available, M free" on the file system holding `directory`, as df counts them: available to
+    // unprivileged users (f_bavail) and free including root's reserve (f_bfree).
+    private static string FreeSpace(string directory)
+    {
+        try
+        {
+            var drive = new DriveInfo(directory);
+            return $"{drive.AvailableFreeSpace} bytes available, {drive.TotalFreeSpace} free";
+        }
+        catch (Exception e) when (e is IOException or ArgumentException or UnauthorizedAccessException)
+        {
+            return $"free space unknown: {e.Message}";
         }
     }
 

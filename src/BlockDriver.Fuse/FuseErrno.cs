@@ -17,6 +17,9 @@ internal static class FuseErrno
         OperationCanceledException => Errno.EINTR,
         // A device disposed under an open file: the file is gone.
         ObjectDisposedException => Errno.ENODEV,
+
+        // The store's file system is full (or over quota): .NET puts the errno in an IOException's HResult on Unix.
+        IOException { HResult: var h } when (h & 0xFFFF) is Errno.ENOSPC or Errno.EDQUOT => Errno.ENOSPC,
         _ => Errno.EIO,
     };
 

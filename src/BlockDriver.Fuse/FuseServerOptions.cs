@@ -52,6 +52,10 @@ public sealed record FuseServerOptions
     /// <summary>Where lifecycle events (Information), refused requests (Debug) and failures (Warning) go.</summary>
     public ILogger? Logger { get; init; }
 
+    /// <summary>A directory on the file system that holds the devices' data (a layer store's root). When a write
+    /// fails for want of space there, the warning names that file system's free bytes. Null: the warning names none.</summary>
+    public string? StorageDirectory { get; init; }
+
     internal void Validate()
     {
         if (WorkerThreads is < 1 or > 64)

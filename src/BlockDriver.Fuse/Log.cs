@@ -43,4 +43,10 @@ internal static partial class Log
 
     [LoggerMessage(13, LogLevel.Error, "FUSE teardown of {MountPoint}: {Problem}")]
     public static partial void TeardownProblem(ILogger logger, string mountPoint, string problem);
+
+    [LoggerMessage(14, LogLevel.Warning, "Writes to {Name} fail: no space left on the store's file system ({Directory}: {FreeSpace}); the file system on it sees I/O errors until space is freed")]
+    public static partial void OutOfSpace(ILogger logger, string name, string directory, string freeSpace);
+
+    [LoggerMessage(15, LogLevel.Information, "Writes to {Name} succeed again after running out of space")]
+    public static partial void SpaceAgain(ILogger logger, string name);
 }

@@ -3,6 +3,8 @@ using BlockDriver.Abstractions;
 using BlockDriver.Core;
 using BlockDriver.Fuse;
 using BlockDriver.Interop;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Abstractions;
 
 namespace BlockDriver.Mount;
 
@@ -43,14 +45,19 @@ public sealed class LayerMounter : IAsyncDisposable
     private readonly SemaphoreSlim _serverGate = new(1, 1);
     private readonly List<Entry> _entries = [];
     private readonly List<LayerAttachment> _devices = [];
+    private readonly ILogger _logger;
     private FuseDeviceServer? _server;
     private bool _disposed;
 
     /// <summary>A mounter for <paramref name="store"/>; nothing is mounted until the first use.</summary>
-    public LayerMounter(LayerStore store)
+    /// <param name="store">The store whose layers are mounted.</param>
+    /// <param name="logger">Where the mounter and its FUSE server log: a layer write that ran out of space on the
+    /// store's file system, a file system whose pending writes were lost at unmount (Warning). Null: nowhere.</param>
+    public LayerMounter(LayerStore store, ILogger? logger = null)
     {
         ArgumentNullException.ThrowIfNull(store);
         Store = store;
+        _logger = logger ?? NullLogger.Instance;
         FuseDirectory = Path.Combine(store.Paths.Run, "fuse");
     }
 
@@ -264,7 +271,7 @@ public sealed class LayerMounter : IAsyncDisposable
             // Outside the gate: syncfs, umount and the loop detach wait on the FUSE server.
             try
             {
-                await TeardownAsync(entry).ConfigureAwait(false);
+                await TeardownAsync(entry, _logger).ConfigureAwait(false);
             }
             catch
             {
@@ -356,7 +363,7 @@ public sealed class LayerMounter : IAsyncDisposable
             {
                 try
                 {
-                    await TeardownAsync(_entries[i]).ConfigureAwait(false);
+                    await TeardownAsync(_entries[i], _logger).ConfigureAwait(false);
                     _entries.RemoveAt(i);
                 }
                 catch (Exception ex)
@@ -807,7 +814,8 @@ public sealed class LayerMounter : IAsyncDisposable
 
         await FuseMounts.CleanupStaleAsync(FuseDirectory, ct: ct).ConfigureAwait(false);
         HeldStaleDevices = await KernelCall.RunAsync(() => CleanStaleLoopDevices(loops), ct).ConfigureAwait(false);
-        return await FuseDeviceServer.MountAsync(FuseDirectory, ct: ct).ConfigureAwait(false);
+        var options = new FuseServerOptions { Logger = _logger, StorageDirectory = Store.Paths.Root };
+        return await FuseDeviceServer.MountAsync(FuseDirectory, options, ct).ConfigureAwait(false);
     }
 
     // No live server serves FuseDirectory (CleanupStaleAsync would have thrown InUse): every loop device still bound
@@ -892,18 +900,18 @@ public sealed class LayerMounter : IAsyncDisposable
 
     // On an entry being unmounted (its transition marks it as ours), outside the gate. Each step is recorded as done,
     // so that a failed teardown resumes where it stopped.
-    private static async Task TeardownAsync(Entry entry)
+    private static async Task TeardownAsync(Entry entry, ILogger logger)
     {
         if (entry.FileSystemMounted)
         {
-            await KernelCall.RunAsync(() => UnmountFileSystem(entry)).ConfigureAwait(false);
+            await KernelCall.RunAsync(() => UnmountFileSystem(entry, logger)).ConfigureAwait(false);
             entry.FileSystemMounted = false;
         }
 
         await entry.Attachment!.ReleaseAsync().ConfigureAwait(false);
     }
 
-    private static void UnmountFileSystem(Entry entry)
+    private static void UnmountFileSystem(Entry entry, ILogger logger)
     {
         if (!entry.ReadOnly)
         {
@@ -920,8 +928,17 @@ public sealed class LayerMounter : IAsyncDisposable
                 if (Libc.SyncFs(fd) != 0)
                 {
                     int errno = Marshal.GetLastPInvokeError();
-                    throw new BlockDriverException(ErrorKind.Unavailable,
-                        $"flushing the file system of layer {entry.LayerId} at {entry.Directory} failed: {Errno.Describe(errno)}.");
+                    if (errno is not (Errno.EIO or Errno.EROFS or Errno.ENOSPC or Errno.EDQUOT))
+                    {
+                        throw new BlockDriverException(ErrorKind.Unavailable,
+                            $"flushing the file system of layer {entry.LayerId} at {entry.Directory} failed: {Errno.Describe(errno)}.");
+                    }
+
+                    // A write-back error: the layer's device failed writes (the store's file system was full), so ext4
+                    // aborted its journal and went read-only. What it could not write is lost whatever we do, and every
+                    // later syncfs fails the same way: say so and unmount, or the mount and its loop device would
+                    // stay for good.
+                    Log.FlushFailed(logger, entry.LayerId, entry.Directory, Errno.Describe(errno));
                 }
             }
             finally

@@ -97,4 +97,7 @@ internal static partial class Log
 
     [LoggerMessage(31, LogLevel.Debug, "{Peer}: closing the connection")]
     public static partial void Aborting(ILogger logger, string peer);
+
+    [LoggerMessage(90, LogLevel.Warning, "{Peer}: writes to export '{Export}' fail: no space left on the store's file system ({Message}); further failures of this connection are logged at Debug")]
+    public static partial void OutOfSpace(ILogger logger, string peer, string export, string message);
 }

@@ -39,6 +39,9 @@ internal sealed class NbdTransmission : IDisposable
     private readonly int _minBlock;
     private readonly bool _readOnly;
 
+    // 1 once a write of this connection failed for want of space on the store's file system (warned once).
+    private int _outOfSpaceLogged;
+
     // Requests running plus one for the read loop; the connection is drained when it reaches 0.
     private int _pending = 1;
 
@@ -252,7 +255,12 @@ internal sealed class NbdTransmission : IDisposable
         catch (Exception e)
         {
             NbdErrno errno = NbdError.ToErrno(e);
-            if (NbdError.IsExpected(e))
+            if (errno == NbdErrno.NoSpace && e is not NbdRequestException && Interlocked.Exchange(ref _outOfSpaceLogged, 1) == 0)
+            {
+                // The store's file system is full: a warning once per connection (the client retries every write).
+                Log.OutOfSpace(_logger, _peer, _session.Export.Name, e.Message);
+            }
+            else if (NbdError.IsExpected(e))
             {
                 Log.RequestFailed(_logger, _peer, request.Type, request.Offset, request.Length, errno, e.Message);
             }
