@@ -54,7 +54,7 @@ public sealed class AdminApi(StoreService store, NbdService nbd, IOptions<Daemon
                     string directory = body.Directory is { Length: > 0 } d ? d : throw new BlockDriverException(ErrorKind.InvalidArgument, "the request names no directory.");
 
                     // Not the request's token: a client that goes away must not leave a mount half made.
-                    MountJson mount = await store.MountAsync(layer, directory, body.ReadOnly, CancellationToken.None).ConfigureAwait(false);
+                    MountJson mount = await store.MountAsync(layer, directory, body.ReadOnly, body.Privileges, CancellationToken.None).ConfigureAwait(false);
                     await WriteAsync(context, mount, AdminJsonContext.Default.MountJson).ConfigureAwait(false);
                     break;
                 case "/v1/mounts" when HttpMethods.IsDelete(request.Method):

@@ -104,8 +104,10 @@ public sealed class StoreService : IHostedService, IAsyncDisposable
         _gate.Dispose();
     }
 
-    /// <summary>Mounts <paramref name="layer"/> at <paramref name="directory"/>, or counts one more reference.</summary>
-    public async Task<MountJson> MountAsync(string layer, string directory, bool readOnly, CancellationToken ct)
+    /// <summary>Mounts <paramref name="layer"/> at <paramref name="directory"/>, or counts one more reference.
+    /// <paramref name="privileges"/> says whether set-user-ID bits and device nodes take effect there (an admin's
+    /// mount at a directory of their own: none; a container's root file system: all).</summary>
+    public async Task<MountJson> MountAsync(string layer, string directory, bool readOnly, MountPrivileges privileges, CancellationToken ct)
     {
         ArgumentNullException.ThrowIfNull(layer);
         ArgumentNullException.ThrowIfNull(directory);
@@ -117,10 +119,11 @@ public sealed class StoreService : IHostedService, IAsyncDisposable
         // The mounter serialises what needs it; the gate is not held across its kernel calls, only the state file's
         // rewrite, which records the mounts as they are then (so the last rewrite is always the newest state).
         LayerMounter mounter = ActiveMounter();
-        MountInfo info = await mounter.MountAsync(layer, directory, readOnly, ct).ConfigureAwait(false);
+        MountInfo info = await mounter.MountAsync(layer, directory, readOnly, privileges, ct).ConfigureAwait(false);
         await RecordAsync(mounter).ConfigureAwait(false);
-        Log.Mounted(_logger, info.LayerId, info.Directory, info.LoopDevice, info.ReadOnly ? "ro" : "rw", info.References);
-        return ToJson(info);
+        MountJson json = ToJson(info);
+        Log.Mounted(_logger, info.LayerId, info.Directory, info.LoopDevice, json.Options(), info.References);
+        return json;
     }
 
     /// <summary>Drops one reference to the mount at <paramref name="directory"/>; returns the references left.</summary>
@@ -177,7 +180,11 @@ public sealed class StoreService : IHostedService, IAsyncDisposable
     private LayerMounter ActiveMounter() =>
         _mounter is { } mounter && !_stopped ? mounter : throw new BlockDriverException(ErrorKind.Unavailable, $"the daemon for {Root} is stopping.");
 
-    private static MountJson ToJson(MountInfo m) => new(m.LayerId, m.Directory, m.LoopDevice, m.FuseFile, m.ReadOnly, m.References);
+    private static MountJson ToJson(MountInfo m) => new(m.LayerId, m.Directory, m.LoopDevice, m.FuseFile, m.ReadOnly, m.References)
+    {
+        SetUid = m.Privileges.HasFlag(MountPrivileges.SetUid),
+        Devices = m.Privileges.HasFlag(MountPrivileges.Devices),
+    };
 
     // Rewrites the state file with the mounts as they are now, unless the daemon is stopping (its stop writes or
     // removes the file itself).
@@ -252,7 +259,7 @@ public sealed class StoreService : IHostedService, IAsyncDisposable
             {
                 for (int i = 0; i < Math.Max(1, mount.References); i++)
                 {
-                    await mounter.MountAsync(mount.Layer, mount.Directory, mount.ReadOnly, ct).ConfigureAwait(false);
+                    await mounter.MountAsync(mount.Layer, mount.Directory, mount.ReadOnly, mount.Privileges, ct).ConfigureAwait(false);
                 }
 
                 Recovered++;

@@ -269,7 +269,7 @@ public sealed class GraphDriver
             }
         }
 
-        MountJson mount = await _service.MountAsync(layerId, directory, readOnly: false, CancellationToken.None).ConfigureAwait(false);
+        MountJson mount = await _service.MountAsync(layerId, directory, readOnly: false, MountPrivileges.All, CancellationToken.None).ConfigureAwait(false);
         return mount.Directory;
     }
 

@@ -8,8 +8,9 @@ namespace BlockDriver.Mount;
 /// Layer tars (Docker/OCI layer format) on mounted layers: apply one to a writable layer, produce the tar of a layer's
 /// differences from its parent, list those differences and their size. Each helper mounts what it needs in temporary
 /// directories under STORE/mnt/.tmp-* (the layer, and its parent read-only; a layer without a parent, the base file
-/// system layer, is compared with an empty tree), runs the Tar/ code and unmounts. A layer the mounter has mounted
-/// already is used where it is (a running container's changes), and so is its parent.
+/// system layer, is compared with an empty tree), runs the Tar/ code and unmounts. A comparison uses a layer the
+/// mounter has mounted already where it is (a running container's changes), and so its parent; an apply never does:
+/// it refuses a layer mounted by anyone else.
 /// </summary>
 public static class LayerContent
 {
@@ -18,8 +19,13 @@ public static class LayerContent
     /// <summary>Applies layer tar <paramref name="tar"/> (whiteouts honoured) to writable layer
     /// <paramref name="layerId"/> and returns the bytes of file content written (see
     /// <see cref="LayerTarApplier.ApplyAsync"/>).</summary>
-    /// <exception cref="BlockDriverException">ReadOnly when the layer is sealed or mounted read-only; the errors of
-    /// <see cref="LayerMounter.MountAsync"/> and of the tar applier (InvalidArgument for a hostile tar).</exception>
+    /// <remarks>The layer is mounted for the apply alone, in a temporary directory only root can reach: a layer that
+    /// is mounted already (a running container's root file system, an admin's mount) is refused, because a process
+    /// on that mount could swap what the applier is writing for links that lead out of the layer while it writes,
+    /// and because a running container must not see a tar land under it.</remarks>
+    /// <exception cref="BlockDriverException">ReadOnly when the layer is sealed; InUse when it is mounted (or being
+    /// applied) by someone else; the errors of <see cref="LayerMounter.MountAsync(string, string, bool, CancellationToken)"/>
+    /// and of the tar applier (InvalidArgument for a hostile tar).</exception>
     public static async Task<long> ApplyTarAsync(LayerMounter mounter, string layerId, Stream tar, CancellationToken ct = default)
     {
         ArgumentNullException.ThrowIfNull(mounter);
@@ -35,7 +41,7 @@ public static class LayerContent
         Exception? failure = null;
         try
         {
-            string root = await UseOrMountAsync(mounter, layer.Id, readOnly: false, mounted, ct).ConfigureAwait(false);
+            string root = await MountAloneAsync(mounter, layer.Id, mounted, ct).ConfigureAwait(false);
             return await LayerTarApplier.ApplyAsync(tar, root, ct).ConfigureAwait(false);
         }
         catch (Exception ex)
@@ -79,6 +85,30 @@ public static class LayerContent
         ArgumentNullException.ThrowIfNull(mounter);
         ArgumentNullException.ThrowIfNull(layerId);
         return mounter.Store.Get(layerId).Parent;
+    }
+
+    // A mount of the layer of its own in a temporary directory, refused (InUse) when the layer is mounted elsewhere.
+    private static async Task<string> MountAloneAsync(LayerMounter mounter, string layerId, List<string> mounted, CancellationToken ct)
+    {
+        if (mounter.Find(layerId) is MountInfo other)
+        {
+            throw new BlockDriverException(ErrorKind.InUse,
+                $"layer {layerId} is mounted at {other.Directory} ({other.References} reference(s): a running container, an admin's mount or another apply); a tar is applied only to a layer nobody has mounted.");
+        }
+
+        string directory = Path.Combine(mounter.Store.Paths.Mounts, TemporaryPrefix + Guid.NewGuid().ToString("N"));
+        Directory.CreateDirectory(directory);
+        try
+        {
+            // Not shared: should another caller mount the layer between the check above and here, this fails InUse.
+            MountInfo mount = await mounter.MountAsync(layerId, directory, readOnly: false, ct).ConfigureAwait(false);
+            mounted.Add(mount.Directory);
+            return mount.Directory;
+        }
+        finally
+        {
+            DeleteUnlessMounted(mounter, directory);
+        }
     }
 
     // The layer's mount, shared (one more reference) when the mounter has it mounted already (a running container's

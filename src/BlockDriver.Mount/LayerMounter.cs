@@ -85,18 +85,25 @@ public sealed class LayerMounter : IAsyncDisposable
     /// <param name="ct">Cancels before the mount is made.</param>
     /// <returns>The mount as it is now.</returns>
     public Task<MountInfo> MountAsync(string layerId, string directory, bool readOnly = false, CancellationToken ct = default) =>
-        MountCoreAsync(layerId, directory, readOnly, share: false, ct);
+        MountCoreAsync(layerId, directory, readOnly, MountPrivileges.None, share: false, ct);
+
+    /// <summary>Mounts as <see cref="MountAsync(string, string, bool, CancellationToken)"/> does, with
+    /// <paramref name="privileges"/> (that overload's mounts are <c>nosuid,nodev</c>). Mounting the same layer at
+    /// the same directory again with other privileges is refused (InUse).</summary>
+    public Task<MountInfo> MountAsync(string layerId, string directory, bool readOnly, MountPrivileges privileges, CancellationToken ct = default) =>
+        MountCoreAsync(layerId, directory, readOnly, privileges, share: false, ct);
 
     /// <summary>Counts one more reference on layer <paramref name="layerId"/>'s mount wherever it is, or mounts it at
     /// <paramref name="directory"/> when it is not mounted; atomic, so two callers that need the same layer for a while
     /// (layer content operations over a shared parent) share one mount and neither unmounts it under the other.
     /// Release with <see cref="UnmountAsync"/> on the returned mount's directory.</summary>
     /// <exception cref="BlockDriverException">ReadOnly when a writable mount is asked for and the layer is mounted
-    /// read-only; the errors of <see cref="MountAsync"/>.</exception>
+    /// read-only; the errors of <see cref="MountAsync(string, string, bool, CancellationToken)"/>.</exception>
+    /// <remarks>A mount it makes is <c>nosuid,nodev</c>; an existing mount is shared whatever its privileges.</remarks>
     public Task<MountInfo> MountOrShareAsync(string layerId, string directory, bool readOnly, CancellationToken ct = default) =>
-        MountCoreAsync(layerId, directory, readOnly, share: true, ct);
+        MountCoreAsync(layerId, directory, readOnly, MountPrivileges.None, share: true, ct);
 
-    private async Task<MountInfo> MountCoreAsync(string layerId, string directory, bool readOnly, bool share, CancellationToken ct)
+    private async Task<MountInfo> MountCoreAsync(string layerId, string directory, bool readOnly, MountPrivileges privileges, bool share, CancellationToken ct)
     {
         ArgumentNullException.ThrowIfNull(layerId);
         string full = NormalizeDirectory(directory);
@@ -118,10 +125,10 @@ public sealed class LayerMounter : IAsyncDisposable
                 }
                 else if (existing is not null && existing.Directory == full)
                 {
-                    if (existing.LayerId != layer.Id || existing.ReadOnly != ro)
+                    if (existing.LayerId != layer.Id || existing.ReadOnly != ro || existing.Privileges != privileges)
                     {
                         throw new BlockDriverException(ErrorKind.InUse,
-                            $"{full} already has layer {existing.LayerId} mounted {(existing.ReadOnly ? "read-only" : "read-write")}.");
+                            $"{full} already has layer {existing.LayerId} mounted {Describe(existing.ReadOnly, existing.Privileges)}.");
                     }
 
                     existing.References++;
@@ -151,7 +158,7 @@ public sealed class LayerMounter : IAsyncDisposable
                         throw new BlockDriverException(ErrorKind.InUse, $"{full} is already a mount point.");
                     }
 
-                    mine = Entry.Begin(layer.Id, full, ro, _entries);
+                    mine = Entry.Begin(layer.Id, full, ro, privileges, _entries);
                 }
             }
             finally
@@ -172,7 +179,7 @@ public sealed class LayerMounter : IAsyncDisposable
                 LayerAttachment attachment = await AttachCoreAsync(mine.LayerId, writable: !ro, ct).ConfigureAwait(false);
                 try
                 {
-                    await KernelCall.RunAsync(() => MountFileSystem(attachment, full, ro, mine.LayerId), CancellationToken.None).ConfigureAwait(false);
+                    await KernelCall.RunAsync(() => MountFileSystem(attachment, full, ro, privileges, mine.LayerId), CancellationToken.None).ConfigureAwait(false);
                 }
                 catch (Exception ex)
                 {
@@ -845,18 +852,21 @@ public sealed class LayerMounter : IAsyncDisposable
 
     private static TimeSpan Max(TimeSpan a, TimeSpan b) => a > b ? a : b;
 
-    private static void MountFileSystem(LayerAttachment attachment, string directory, bool readOnly, string layerId)
+    private static void MountFileSystem(LayerAttachment attachment, string directory, bool readOnly, MountPrivileges privileges, string layerId)
     {
         // ro,noload: no journal replay, so a read-only mount writes nothing (a sealed layer never changes).
         // discard: freed blocks are trimmed at once, which punches holes in the FUSE file and frees the layer's storage.
         string data = readOnly ? "noload" : "discard";
-        if (MountNative.Mount(attachment.Loop.Path, directory, "ext4", readOnly ? MountNative.MsRdOnly : 0, data) == 0)
+        ulong flags = (readOnly ? MountNative.MsRdOnly : 0)
+            | (privileges.HasFlag(MountPrivileges.SetUid) ? 0 : MountNative.MsNoSuid)
+            | (privileges.HasFlag(MountPrivileges.Devices) ? 0 : MountNative.MsNoDev);
+        if (MountNative.Mount(attachment.Loop.Path, directory, "ext4", flags, data) == 0)
         {
             return;
         }
 
         int errno = Marshal.GetLastPInvokeError();
-        string what = $"mounting layer {layerId} ({attachment.Loop.Path}) at {directory} ({(readOnly ? "ro," : "")}{data}) failed: {MountNative.Describe(errno)}";
+        string what = $"mounting layer {layerId} ({attachment.Loop.Path}) at {directory} ({Describe(readOnly, privileges)},{data}) failed: {MountNative.Describe(errno)}";
         throw errno switch
         {
             MountNative.EINVAL => new BlockDriverException(ErrorKind.InvalidArgument,
@@ -943,15 +953,22 @@ public sealed class LayerMounter : IAsyncDisposable
 
     private Entry? FindByDirectory(string directory) => _entries.Find(e => e.Directory == directory);
 
+    // As mount(8) lists the options that differ between mounts: "rw,nosuid,nodev", "ro".
+    private static string Describe(bool readOnly, MountPrivileges privileges) =>
+        (readOnly ? "ro" : "rw")
+        + (privileges.HasFlag(MountPrivileges.SetUid) ? "" : ",nosuid")
+        + (privileges.HasFlag(MountPrivileges.Devices) ? "" : ",nodev");
+
     // A mount: in progress (Transition set: being mounted, Attachment not yet set, or being unmounted) or settled.
     // Guarded by _gate.
     private sealed class Entry
     {
-        private Entry(string layerId, string directory, bool readOnly)
+        private Entry(string layerId, string directory, bool readOnly, MountPrivileges privileges)
         {
             LayerId = layerId;
             Directory = directory;
             ReadOnly = readOnly;
+            Privileges = privileges;
         }
 
         public string LayerId { get; }
@@ -959,6 +976,8 @@ public sealed class LayerMounter : IAsyncDisposable
         public string Directory { get; }
 
         public bool ReadOnly { get; }
+
+        public MountPrivileges Privileges { get; }
 
         public LayerAttachment? Attachment { get; set; }
 
@@ -970,9 +989,9 @@ public sealed class LayerMounter : IAsyncDisposable
         public TaskCompletionSource? Transition { get; private set; }
 
         // A new entry being mounted, listed so that others wait for it instead of mounting the layer again.
-        public static Entry Begin(string layerId, string directory, bool readOnly, List<Entry> entries)
+        public static Entry Begin(string layerId, string directory, bool readOnly, MountPrivileges privileges, List<Entry> entries)
         {
-            var entry = new Entry(layerId, directory, readOnly);
+            var entry = new Entry(layerId, directory, readOnly, privileges);
             entry.BeginTransition();
             entries.Add(entry);
             return entry;
@@ -987,6 +1006,6 @@ public sealed class LayerMounter : IAsyncDisposable
         }
 
         public MountInfo ToInfo() =>
-            new(LayerId, Directory, Attachment!.Loop.Path, Attachment.FuseFile, ReadOnly, References);
+            new(LayerId, Directory, Attachment!.Loop.Path, Attachment.FuseFile, ReadOnly, References) { Privileges = Privileges };
     }
 }

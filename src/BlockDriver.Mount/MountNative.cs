@@ -8,6 +8,8 @@ internal static partial class MountNative
 {
     // include/uapi/linux/mount.h.
     public const ulong MsRdOnly = 1;
+    public const ulong MsNoSuid = 2;
+    public const ulong MsNoDev = 4;
     public const int MntDetach = 2;
 
     // include/uapi/asm-generic/fcntl.h (flock operations).

@@ -1,3 +1,4 @@
+using System.Globalization;
 using Xunit.Abstractions;
 
 namespace BlockDriver.Daemon.Tests;
@@ -63,6 +64,64 @@ public sealed class DaemonBoundaryTests(ITestOutputHelper output)
         Assert.Equal(0, (await test.CliAsync("umount", mount)).ExitCode);
         Assert.Equal(0, await daemon.TerminateAsync());
         Assert.Empty(test.Leftovers());
+    }
+
+    [Fact]
+    public async Task An_admin_mount_is_nosuid_nodev_unless_asked_otherwise()
+    {
+        await using DaemonTestStore test = await DaemonTestStore.CreateAsync(output);
+        File.SetUnixFileMode(Path.GetDirectoryName(test.Root)!, (UnixFileMode)0x1ED);
+        File.SetUnixFileMode(test.Dir(""), (UnixFileMode)0x1ED);
+        DaemonProcess daemon = test.StartDaemon();
+        string mount = test.Dir("m1");
+
+        // A layer's content as an image or a container could leave it: a setuid-root copy of id(1) and a
+        // world-readable block device node for the layer's own loop device.
+        ProcessResult first = await test.CliAsync("mount", "c1", mount);
+        Assert.Equal(0, first.ExitCode);
+        Assert.Contains("rw,nosuid,nodev", first.Stdout, StringComparison.Ordinal);
+        File.SetUnixFileMode(mount, (UnixFileMode)0x1ED);
+        File.Copy("/usr/bin/id", Path.Combine(mount, "id"));
+        File.SetUnixFileMode(Path.Combine(mount, "id"), (UnixFileMode)0x9ED); // 4755
+        string loop = MountOptions(mount).Device;
+        ProcessResult stat = await ChildProcess.RunAsync("stat", ["-c", "%t %T", loop], test.Dir(""));
+        string[] numbers = stat.Stdout.Trim().Split(' ');
+        Assert.Equal(0, (await ChildProcess.RunAsync("mknod", ["-m", "666", Path.Combine(mount, "disk"), "b",
+            Convert.ToInt32(numbers[0], 16).ToString(CultureInfo.InvariantCulture), Convert.ToInt32(numbers[1], 16).ToString(CultureInfo.InvariantCulture)], test.Dir(""))).ExitCode);
+        Assert.Contains("nosuid", MountOptions(mount).Options, StringComparison.Ordinal);
+        Assert.Contains("nodev", MountOptions(mount).Options, StringComparison.Ordinal);
+
+        Assert.Equal("65534", (await AsNobodyAsync(test, Path.Combine(mount, "id"), "-u")).Stdout.Trim());
+        ProcessResult device = await AsNobodyAsync(test, "head", "-c", "512", Path.Combine(mount, "disk"));
+        Assert.NotEqual(0, device.ExitCode);
+        Assert.Contains("Permission denied", device.Stderr, StringComparison.Ordinal);
+        Assert.Equal(0, (await test.CliAsync("umount", mount)).ExitCode);
+
+        // Asked for: both take effect, so the refusals above are the mount options' doing.
+        ProcessResult trusted = await test.CliAsync("mount", "--suid", "--dev", "c1", mount);
+        Assert.Equal(0, trusted.ExitCode);
+        Assert.Contains("(rw, ", trusted.Stdout, StringComparison.Ordinal);
+        ProcessResult ps = await test.CliAsync("ps");
+        Assert.Contains(mount, ps.Stdout, StringComparison.Ordinal);
+        Assert.Equal("0", (await AsNobodyAsync(test, Path.Combine(mount, "id"), "-u")).Stdout.Trim());
+        Assert.Equal(0, (await AsNobodyAsync(test, "head", "-c", "512", Path.Combine(mount, "disk"))).ExitCode);
+
+        // The same directory asked again with other options is refused, not silently shared.
+        ProcessResult other = await test.CliAsync("mount", "c1", mount);
+        Assert.NotEqual(0, other.ExitCode);
+        Assert.Contains("already has layer c1 mounted rw.", other.Stderr, StringComparison.Ordinal);
+
+        Assert.Equal(0, (await test.CliAsync("umount", mount)).ExitCode);
+        Assert.Equal(0, await daemon.TerminateAsync());
+        Assert.Empty(test.Leftovers());
+    }
+
+    // The source device and the per-mount options of the mount at directory, from /proc/self/mountinfo.
+    private static (string Device, string Options) MountOptions(string directory)
+    {
+        string[] fields = Assert.Single(File.ReadAllLines("/proc/self/mountinfo"), l => l.Split(' ')[4] == directory).Split(' ');
+        int separator = Array.IndexOf(fields, "-");
+        return (fields[separator + 2], fields[5]);
     }
 
     private static Task<ProcessResult> AsNobodyAsync(DaemonTestStore test, params string[] command) =>

@@ -86,6 +86,51 @@ public sealed class DaemonLayerContentTests(ITestOutputHelper output)
         Assert.Empty(System.IO.Directory.EnumerateDirectories(Path.Combine(test.Root, "mnt"), ".tmp-*"));
     }
 
+    [Fact]
+    public async Task Apply_refuses_a_layer_mounted_for_someone_else_while_a_process_there_races_it()
+    {
+        await using DaemonTestStore test = await DaemonTestStore.CreateAsync(output);
+        DaemonProcess daemon = test.StartDaemon();
+        string mount = test.Dir("running");
+        Assert.Equal(0, (await test.CliAsync("mount", "c1", mount)).ExitCode);
+
+        // A process on the mount (as a container would be on its root file system) keeps swapping the file the tar
+        // writes for a symbolic link to a host file that is root's alone.
+        string secret = test.Dir("secret");
+        await System.IO.File.WriteAllTextAsync(secret, "root only\n");
+        System.IO.File.SetUnixFileMode(secret, UnixFileMode.UserRead | UnixFileMode.UserWrite);
+        string target = Path.Combine(mount, "victim");
+        using var racer = System.Diagnostics.Process.Start("sh", ["-c", $"while :; do ln -sfn {secret} {target}.l; mv -fT {target}.l {target}; done"])!;
+        try
+        {
+            string tar = test.Dir("modes.tar");
+            var open = new PaxTarEntry(TarEntryType.RegularFile, "victim") { Mode = (UnixFileMode)0x1FF, DataStream = new MemoryStream(Encoding.UTF8.GetBytes("from the tar\n")) };
+            await WriteTarAsync(tar, [open]);
+            for (int attempt = 0; attempt < 5; attempt++)
+            {
+                ProcessResult refused = await test.CliAsync("layer", "apply", "c1", tar);
+                Assert.Equal(1, refused.ExitCode);
+                Assert.Contains($"layer c1 is mounted at {mount}", refused.Stderr, StringComparison.Ordinal);
+                Assert.Contains("a tar is applied only to a layer nobody has mounted", refused.Stderr, StringComparison.Ordinal);
+            }
+        }
+        finally
+        {
+            racer.Kill();
+            await racer.WaitForExitAsync();
+        }
+
+        Assert.Equal(UnixFileMode.UserRead | UnixFileMode.UserWrite, System.IO.File.GetUnixFileMode(secret));
+        Assert.Equal("root only\n", await System.IO.File.ReadAllTextAsync(secret));
+
+        // Unmounted, the same tar applies.
+        System.IO.File.Delete(target);
+        Assert.Equal(0, (await test.CliAsync("umount", mount)).ExitCode);
+        Assert.Equal(0, (await test.CliAsync("layer", "apply", "c1", test.Dir("modes.tar"))).ExitCode);
+        Assert.Equal(0, await daemon.TerminateAsync());
+        Assert.Empty(test.Leftovers());
+    }
+
     private static string[] Lines(string text) => text.Split('\n', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
 
     private static PaxTarEntry Directory(string name) => new(TarEntryType.Directory, name) { Mode = (UnixFileMode)0x1ED };

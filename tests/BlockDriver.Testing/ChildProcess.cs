@@ -6,15 +6,16 @@ namespace BlockDriver.Testing;
 /// the CLI shows no progress bars).</summary>
 public static class ChildProcess
 {
-    private static readonly TimeSpan Timeout = TimeSpan.FromMinutes(3);
+    private static readonly TimeSpan DefaultTimeout = TimeSpan.FromMinutes(3);
 
     public static Task<ProcessResult> RunAsync(string program, IEnumerable<string> args, string workingDirectory) =>
         RunAsync(program, args, workingDirectory, environment: null);
 
     /// <summary>Runs a program with this process's environment changed by <paramref name="environment"/>: a value
-    /// sets the variable, null removes it.</summary>
+    /// sets the variable, null removes it. Past <paramref name="timeout"/> (default 3 minutes) the program and its
+    /// children are killed and <see cref="TimeoutException"/> is thrown.</summary>
     public static async Task<ProcessResult> RunAsync(
-        string program, IEnumerable<string> args, string workingDirectory, IReadOnlyDictionary<string, string?>? environment)
+        string program, IEnumerable<string> args, string workingDirectory, IReadOnlyDictionary<string, string?>? environment, TimeSpan? timeout = null)
     {
         var start = new ProcessStartInfo(program)
         {
@@ -45,7 +46,7 @@ public static class ChildProcess
         Task<string> stderr = process.StandardError.ReadToEndAsync();
         try
         {
-            await process.WaitForExitAsync().WaitAsync(Timeout);
+            await process.WaitForExitAsync().WaitAsync(timeout ?? DefaultTimeout);
         }
         catch (TimeoutException)
         {

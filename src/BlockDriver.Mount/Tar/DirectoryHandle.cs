@@ -1,3 +1,4 @@
+using System.Buffers;
 using System.Buffers.Binary;
 using BlockDriver.Abstractions;
 
@@ -119,7 +120,7 @@ internal sealed class DirectoryHandle : IDisposable
         }
 
         var names = new List<byte[]>();
-        byte[] buffer = new byte[32 * 1024];
+        byte[] buffer = ArrayPool<byte>.Shared.Rent(32 * 1024);
         try
         {
             while (true)
@@ -158,6 +159,7 @@ internal sealed class DirectoryHandle : IDisposable
         finally
         {
             FsNative.Close(fd);
+            ArrayPool<byte>.Shared.Return(buffer);
         }
     }
 

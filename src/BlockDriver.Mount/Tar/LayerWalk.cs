@@ -8,8 +8,8 @@ internal readonly record struct WalkItem(LayerChange Change, DirectoryHandle Dir
 
 /// <summary>The differences between a layer's tree and its parent's, found by an iterative depth-first walk that
 /// holds one open directory per level per tree (never a path resolved again, never a symbolic link followed, no
-/// recursion: a tree of any depth cannot exhaust the stack). Deeper than <see cref="TarPaths.MaxDepth"/> levels it
-/// stops with InvalidArgument. Order: in each directory the deleted names, then the layer's names, each followed by
+/// recursion: a tree of any depth cannot exhaust the stack). Deeper than <see cref="TarPaths.MaxDepth"/> levels, or
+/// at a path longer than <see cref="TarPaths.MaxPathLength"/> bytes, it stops with InvalidArgument. Order: in each directory the deleted names, then the layer's names, each followed by
 /// its subtree; names in byte order.</summary>
 internal static class LayerWalk
 {
@@ -41,6 +41,12 @@ internal static class LayerWalk
                 if (FileStat.At(frame.Layer.Fd, name) is not { } mine)
                 {
                     continue; // gone since the listing (a running container's tree)
+                }
+
+                if (frame.RawPath.Length + 1 + name.Length > TarPaths.MaxPathLength)
+                {
+                    throw new BlockDriverException(ErrorKind.InvalidArgument,
+                        $"the layer's tree has a path longer than {TarPaths.MaxPathLength} bytes (PATH_MAX), at \"{ByteNames.Display(frame.RawPath.AsSpan(0, Math.Min(frame.RawPath.Length, 128)))}...\".");
                 }
 
                 byte[] path = [.. frame.RawPath, (byte)'/', .. name];

@@ -10,6 +10,11 @@ internal static class TarPaths
     /// descriptors or the kernel's path length. Each level holds one open directory per tree being walked.</summary>
     public const int MaxDepth = 4096;
 
+    /// <summary>The longest root-relative path a walk (changes, diff, size) accepts, in bytes: PATH_MAX less its NUL,
+    /// the longest path Docker's own path-based walks can stat. It bounds the memory of a walk's list of changes
+    /// (a path per entry), which depth alone does not: 4,096 levels of 255-byte names would be paths of 1 MiB.</summary>
+    public const int MaxPathLength = 4095;
+
     /// <summary>NAME_MAX: the longest name of one path component ext4 (and Linux) takes, in bytes.</summary>
     public const int MaxNameLength = 255;
 

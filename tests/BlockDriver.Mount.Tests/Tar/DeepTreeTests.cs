@@ -39,10 +39,11 @@ public sealed class DeepTreeTests : IDisposable
         AssertTooDeep(await Assert.ThrowsAsync<BlockDriverException>(() => LayerTarApplier.ApplyAsync(Build(File(B(".wh.d"), [])), root)));
         Assert.True(Directory.Exists(Path.Combine(root, "d")));
 
+        // Walks that list paths stop at PATH_MAX (2,047 levels of one-letter names); removal at 4,096 levels.
         static void AssertTooDeep(BlockDriverException e)
         {
             Assert.Equal(ErrorKind.InvalidArgument, e.Kind);
-            Assert.Contains("more than 4096 directory levels deep", e.Message, StringComparison.Ordinal);
+            Assert.Matches("more than 4096 directory levels deep|a path longer than 4095 bytes", e.Message);
         }
     }
 

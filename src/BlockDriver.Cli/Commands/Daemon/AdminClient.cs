@@ -37,10 +37,10 @@ internal sealed class AdminClient : IDisposable
     public Task<List<MountJson>> ListAsync(CancellationToken ct) =>
         SendAsync(new HttpRequestMessage(HttpMethod.Get, "v1/mounts"), AdminJsonContext.Default.ListMountJson, ct);
 
-    public Task<MountJson> MountAsync(string layer, string directory, bool readOnly, CancellationToken ct) =>
+    public Task<MountJson> MountAsync(MountRequest mount, CancellationToken ct) =>
         SendAsync(new HttpRequestMessage(HttpMethod.Post, "v1/mounts")
         {
-            Content = JsonContent.Create(new MountRequest(layer, directory, readOnly), AdminJsonContext.Default.MountRequest),
+            Content = JsonContent.Create(mount, AdminJsonContext.Default.MountRequest),
         }, AdminJsonContext.Default.MountJson, ct);
 
     /// <summary>Drops one reference to the mount at <paramref name="directory"/>; returns the references left.</summary>

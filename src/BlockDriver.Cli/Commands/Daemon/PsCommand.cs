@@ -29,8 +29,8 @@ internal sealed class PsCommand : CliCommand
         }
 
         Tables.Write(
-            ["LAYER", "DIRECTORY", "DEVICE", "FUSE FILE", "REFS", "MODE"],
-            mounts.Select(m => (IReadOnlyList<string>)[m.Layer, m.Directory, m.LoopDevice, m.FuseFile, m.References.ToString(CultureInfo.InvariantCulture), m.ReadOnly ? "ro" : "rw"]));
+            ["LAYER", "DIRECTORY", "DEVICE", "FUSE FILE", "REFS", "OPTIONS"],
+            mounts.Select(m => (IReadOnlyList<string>)[m.Layer, m.Directory, m.LoopDevice, m.FuseFile, m.References.ToString(CultureInfo.InvariantCulture), m.Options()]));
         return ExitCodes.Success;
     }
 }
