@@ -1,4 +1,5 @@
 using BlockDriver.Abstractions;
+using Microsoft.Win32.SafeHandles;
 
 namespace BlockDriver.Vhdx;
 
@@ -22,7 +23,7 @@ internal static class ChainLinks
         while (file.HasParent)
         {
             string parentPath = NextParent(file, current, topPath, options, seen, filesAbove + files.Count);
-            VhdxFile parent = VhdxFile.Open(parentPath, readOnly: true);
+            VhdxFile parent = VhdxFile.Open(parentPath, readOnly: true, options.ParentRoot);
             files.Add(parent);
             CheckLink(file, current, parent, parentPath);
             file = parent;
@@ -116,7 +117,8 @@ internal static class ChainLinks
     public static string RealPath(string path)
     {
         var pending = new Stack<string>();
-        Push(pending, Path.GetFullPath(path));
+        // Not Path.GetFullPath: it applies ".." before links are resolved (a/link/.. is a, not link's parent).
+        Push(pending, Path.IsPathRooted(path) ? path : Path.Join(Environment.CurrentDirectory, path));
         string resolved = "/";
         bool missing = false;
         int links = 0;
@@ -182,6 +184,20 @@ internal static class ChainLinks
                 // check decides on that.
                 return null;
             }
+        }
+    }
+
+    /// <summary>Refuses an open handle whose file (as the kernel names it, /proc/self/fd) is not inside
+    /// <paramref name="parentRoot"/>: the path was checked when the locator was resolved, but a directory or link on
+    /// the way may have been swapped since.</summary>
+    /// <exception cref="VhdxFormatException">The file is not inside the root.</exception>
+    public static void CheckOpenedInside(SafeFileHandle handle, string path, string parentRoot)
+    {
+        string root = Path.TrimEndingDirectorySeparator(Path.GetFullPath(parentRoot));
+        string? opened = new FileInfo($"/proc/self/fd/{handle.DangerousGetHandle()}").LinkTarget;
+        if (opened is null || !IsInside(opened, RealPath(root)))
+        {
+            throw new VhdxFormatException(path, "parent locator", -1, $"the parent opened is not inside {root}, the only directory parents are followed in (it changed while it was opened).");
         }
     }
 
