@@ -60,8 +60,11 @@ public interface ILayerStore : IAsyncDisposable
     Task<Layer> CreateAsync(LayerSpec spec, CancellationToken ct = default);
 
     /// <summary>Creates a writable layer whose content is <paramref name="file"/> (raw or VHDX, by content). Over a
-    /// parent, only the sectors that differ from the parent are stored, and the file must be the parent's capacity.</summary>
-    Task<Layer> ImportAsync(string file, LayerSpec spec, IProgress<long>? progress = null, CancellationToken ct = default);
+    /// parent, only the sectors that differ from the parent are stored, and the file must be the parent's capacity.
+    /// A VHDX file's parent locators are followed only to files inside <paramref name="parentDirectory"/> (symbolic
+    /// links resolved; default: the file's own directory), so that a crafted file cannot make the store read, or
+    /// report on, another file of the host. A file that fails leaves the store as it was.</summary>
+    Task<Layer> ImportAsync(string file, LayerSpec spec, IProgress<long>? progress = null, string? parentDirectory = null, CancellationToken ct = default);
 
     /// <summary>Seals a writable layer that nobody has open, optionally renaming it; it becomes an image layer (a
     /// snapshot stays a snapshot).</summary>

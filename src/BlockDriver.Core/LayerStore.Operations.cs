@@ -35,13 +35,14 @@ public sealed partial class LayerStore
     }
 
     /// <inheritdoc/>
-    public async Task<Layer> ImportAsync(string file, LayerSpec spec, IProgress<long>? progress = null, CancellationToken ct = default)
+    public async Task<Layer> ImportAsync(string file, LayerSpec spec, IProgress<long>? progress = null, string? parentDirectory = null, CancellationToken ct = default)
     {
         ArgumentNullException.ThrowIfNull(file);
         ArgumentNullException.ThrowIfNull(spec);
         ImageFiles.RequireFile(file);
         using IDisposable mutex = await StoreMutex.AcquireAsync(Paths, ct).ConfigureAwait(false);
-        await using IBlockDevice source = ImageFiles.Open(file, readOnly: true);
+        string parentRoot = Path.GetFullPath(parentDirectory ?? Path.GetDirectoryName(Path.GetFullPath(file))!);
+        await using IBlockDevice source = ImageFiles.Open(file, readOnly: true, parentRoot);
         if (spec.Parent is null)
         {
             spec = spec with { Capacity = spec.Capacity ?? source.Length, Kind = spec.Kind ?? LayerKind.Image };

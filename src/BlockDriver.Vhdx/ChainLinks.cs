@@ -1,4 +1,5 @@
 using BlockDriver.Abstractions;
+using Microsoft.Win32.SafeHandles;
 
 namespace BlockDriver.Vhdx;
 
@@ -22,7 +23,7 @@ internal static class ChainLinks
         while (file.HasParent)
         {
             string parentPath = NextParent(file, current, topPath, options, seen, filesAbove + files.Count);
-            VhdxFile parent = VhdxFile.Open(parentPath, readOnly: true);
+            VhdxFile parent = VhdxFile.Open(parentPath, readOnly: true, options.ParentRoot);
             files.Add(parent);
             CheckLink(file, current, parent, parentPath);
             file = parent;
@@ -54,9 +55,19 @@ internal static class ChainLinks
     {
         ParentLocator locator = child.ParentLocator ?? throw new InvalidOperationException($"{childPath} has no parent.");
         string directory = Path.GetDirectoryName(Path.GetFullPath(childPath))!;
+        string? root = parentRoot is null ? null : Path.TrimEndingDirectorySeparator(Path.GetFullPath(parentRoot));
+        string? realRoot = root is null ? null : RealPath(root);
         var tried = new List<string>();
+        bool outside = false;
         foreach ((string key, string stored) in locator.CandidatePaths())
         {
+            if (stored.StartsWith(@"\\", StringComparison.Ordinal))
+            {
+                // \\?\Volume{…}\ and \\server\share\ name Windows volumes and shares, never a path here.
+                tried.Add($"{key}={stored} (a Windows volume or share path)");
+                continue;
+            }
+
             string candidate = stored.Replace('\\', '/');
             if (key == ParentLocator.RelativePathKey)
             {
@@ -74,13 +85,13 @@ internal static class ChainLinks
             }
 
             candidate = Path.GetFullPath(candidate);
-            if (parentRoot is not null)
+            if (realRoot is not null && !IsInside(RealPath(candidate), realRoot))
             {
-                string root = Path.TrimEndingDirectorySeparator(Path.GetFullPath(parentRoot)) + Path.DirectorySeparatorChar;
-                if (!candidate.StartsWith(root, StringComparison.Ordinal))
-                {
-                    throw new VhdxFormatException(childPath, "parent locator", -1, $"{key} \"{stored}\" escapes {root}.");
-                }
+                // With symbolic links resolved (a link inside the root may point anywhere). Nothing is said of what
+                // lies outside, not even whether it exists: the locator is the file's content, the host is not.
+                tried.Add($"{key}={stored} (not inside {root})");
+                outside = true;
+                continue;
             }
 
             if (File.Exists(candidate))
@@ -91,8 +102,109 @@ internal static class ChainLinks
             tried.Add($"{key}={stored} ({candidate})");
         }
 
+        if (outside)
+        {
+            throw new VhdxFormatException(childPath, "parent locator", -1, $"no parent inside {root}, the only directory parents are followed in; tried {string.Join(", ", tried)}.");
+        }
+
         throw new BlockDriverException(ErrorKind.NotFound, $"{childPath}: parent not found; tried {string.Join(", ", tried)}.");
     }
+
+    /// <summary>What realpath(3) gives for <paramref name="path"/>, also for a path that does not exist: symbolic
+    /// links followed (at most 40, as Linux does), "." and ".." applied to the resolved path; from the first
+    /// component that does not exist on, the rest is kept as written.</summary>
+    /// <exception cref="BlockDriverException">InvalidArgument: too many levels of symbolic links.</exception>
+    public static string RealPath(string path)
+    {
+        var pending = new Stack<string>();
+        // Not Path.GetFullPath: it applies ".." before links are resolved (a/link/.. is a, not link's parent).
+        Push(pending, Path.IsPathRooted(path) ? path : Path.Join(Environment.CurrentDirectory, path));
+        string resolved = "/";
+        bool missing = false;
+        int links = 0;
+        while (pending.TryPop(out string? part))
+        {
+            if (part is "" or ".")
+            {
+                continue;
+            }
+
+            if (part == "..")
+            {
+                resolved = Path.GetDirectoryName(resolved) ?? "/";
+                continue;
+            }
+
+            string next = Path.Join(resolved, part);
+            if (!missing)
+            {
+                string? target = LinkTarget(next);
+                if (target is not null)
+                {
+                    if (++links > 40)
+                    {
+                        throw new BlockDriverException(ErrorKind.InvalidArgument, $"{path}: too many levels of symbolic links.");
+                    }
+
+                    Push(pending, target);
+                    if (Path.IsPathRooted(target))
+                    {
+                        resolved = "/";
+                    }
+
+                    continue;
+                }
+
+                missing = !File.Exists(next) && !Directory.Exists(next);
+            }
+
+            resolved = next;
+        }
+
+        return resolved;
+
+        static void Push(Stack<string> stack, string path)
+        {
+            string[] parts = path.Split('/');
+            for (int i = parts.Length - 1; i >= 0; i--)
+            {
+                stack.Push(parts[i]);
+            }
+        }
+
+        static string? LinkTarget(string path)
+        {
+            try
+            {
+                return new FileInfo(path).LinkTarget;
+            }
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+            {
+                // Not a link we can read (no permission on its directory): taken as written, and the containment
+                // check decides on that.
+                return null;
+            }
+        }
+    }
+
+    /// <summary>Refuses an open handle whose file (as the kernel names it, /proc/self/fd) is not inside
+    /// <paramref name="parentRoot"/>: the path was checked when the locator was resolved, but a directory or link on
+    /// the way may have been swapped since.</summary>
+    /// <exception cref="VhdxFormatException">The file is not inside the root.</exception>
+    public static void CheckOpenedInside(SafeFileHandle handle, string path, string parentRoot)
+    {
+        string root = Path.TrimEndingDirectorySeparator(Path.GetFullPath(parentRoot));
+        string? opened = new FileInfo($"/proc/self/fd/{handle.DangerousGetHandle()}").LinkTarget;
+        if (opened is null || !IsInside(opened, RealPath(root)))
+        {
+            throw new VhdxFormatException(path, "parent locator", -1, $"the parent opened is not inside {root}, the only directory parents are followed in (it changed while it was opened).");
+        }
+    }
+
+    /// <summary>True when <paramref name="realPath"/> lies strictly below <paramref name="realRoot"/> (both
+    /// resolved by <see cref="RealPath"/>).</summary>
+    public static bool IsInside(string realPath, string realRoot) =>
+        realRoot == "/" ? realPath != "/" : realPath.StartsWith(realRoot + "/", StringComparison.Ordinal);
 
     /// <summary>Refuses a parent whose DataWriteGuid is not the child's <c>parent_linkage</c> (or
     /// <c>parent_linkage2</c>), or whose sector size or virtual size differ from the child's.</summary>

@@ -24,6 +24,19 @@ internal static class Crc32C
         return ~crc;
     }
 
+    /// <summary>As <see cref="ComputeWithZeroedField(ReadOnlySpan{byte}, int)"/> over <paramref name="first"/>
+    /// followed by <paramref name="second"/> (a structure that wraps around the end of a ring, as a log entry may);
+    /// the field lies in <paramref name="first"/>.</summary>
+    public static uint ComputeWithZeroedField(ReadOnlySpan<byte> first, ReadOnlySpan<byte> second, int checksumOffset)
+    {
+        uint crc = 0xFFFF_FFFF;
+        crc = Accumulate(crc, first[..checksumOffset]);
+        crc = Accumulate(crc, stackalloc byte[4]);
+        crc = Accumulate(crc, first[(checksumOffset + 4)..]);
+        crc = Accumulate(crc, second);
+        return ~crc;
+    }
+
     private static uint Accumulate(uint crc, ReadOnlySpan<byte> data)
     {
         int i = 0;

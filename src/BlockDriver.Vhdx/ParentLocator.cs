@@ -86,6 +86,24 @@ public sealed class ParentLocator
             throw new VhdxFormatException(path, Structure, fileOffset, $"{count} entries do not fit in {item.Length} bytes.");
         }
 
+        // MS-VHDX 2.6.2.6: each key and value is a run of the item's bytes. Their lengths together may not exceed
+        // what the item holds after the entries: overlapping strings would let a 1 MiB item (the metadata item
+        // limit) decode to gigabytes, 87,000 distinct keys of 64 KiB each.
+        long stringBytes = 0;
+        long room = item.Length - HeaderSize - ((long)count * EntrySize);
+        for (int i = 0; i < count; i++)
+        {
+            ReadOnlySpan<byte> e = item.Slice(HeaderSize + (i * EntrySize), EntrySize);
+            CheckString(item, BinaryPrimitives.ReadUInt32LittleEndian(e), BinaryPrimitives.ReadUInt16LittleEndian(e[8..]), path, fileOffset, $"key {i}");
+            CheckString(item, BinaryPrimitives.ReadUInt32LittleEndian(e[4..]), BinaryPrimitives.ReadUInt16LittleEndian(e[10..]), path, fileOffset, $"value {i}");
+            stringBytes += BinaryPrimitives.ReadUInt16LittleEndian(e[8..]) + BinaryPrimitives.ReadUInt16LittleEndian(e[10..]);
+        }
+
+        if (stringBytes > room)
+        {
+            throw new VhdxFormatException(path, Structure, fileOffset, $"{count} entries claim {stringBytes} bytes of keys and values, more than the {room} bytes the item holds after its entries.");
+        }
+
         var entries = new Dictionary<string, string>(StringComparer.Ordinal);
         for (int i = 0; i < count; i++)
         {
@@ -143,13 +161,17 @@ public sealed class ParentLocator
         return bytes;
     }
 
-    private static string ReadString(ReadOnlySpan<byte> item, uint offset, ushort length, string path, long fileOffset, string what)
+    private static void CheckString(ReadOnlySpan<byte> item, uint offset, ushort length, string path, long fileOffset, string what)
     {
         if (offset == 0 || length == 0 || length % 2 != 0 || offset + (long)length > item.Length)
         {
             throw new VhdxFormatException(path, "parent locator", fileOffset, $"{what} at {offset} of {length} bytes lies outside the item or is empty.");
         }
+    }
 
+    private static string ReadString(ReadOnlySpan<byte> item, uint offset, ushort length, string path, long fileOffset, string what)
+    {
+        CheckString(item, offset, length, path, fileOffset, what);
         string text = Encoding.Unicode.GetString(item.Slice((int)offset, length));
         if (text.Contains('\0', StringComparison.Ordinal))
         {

@@ -130,7 +130,8 @@ public sealed class VhdxChain : IAsyncDisposable
         var files = new List<VhdxFile>();
         try
         {
-            VhdxFile top = VhdxFile.Open(path, readOnly: true);
+            // A parent (child is set) must be inside the root; a chain's own top is what the caller named.
+            VhdxFile top = VhdxFile.Open(path, readOnly: true, child is null ? null : options.ParentRoot);
             files.Add(top);
             if (child is { } link)
             {

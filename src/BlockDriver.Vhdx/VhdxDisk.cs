@@ -125,8 +125,9 @@ public sealed class VhdxDisk : IBlockDevice
 
     /// <summary>Finds the file a differencing file's locator names, trying relative_path, volume_path and
     /// absolute_win32_path in the spec's order.</summary>
-    /// <exception cref="BlockDriverException">NotFound when no candidate exists; Corrupt when the path found lies
-    /// outside <paramref name="parentRoot"/>.</exception>
+    /// <exception cref="BlockDriverException">NotFound when no candidate inside <paramref name="parentRoot"/> exists;
+    /// Corrupt when none does and a candidate lies outside it (symbolic links resolved); the message then says only
+    /// "not inside", never whether or what the outside file is.</exception>
     public static string ResolveParent(VhdxFile child, string childPath, string? parentRoot) =>
         ChainLinks.ResolveParent(child, childPath, parentRoot);
 

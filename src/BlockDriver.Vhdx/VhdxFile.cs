@@ -171,7 +171,13 @@ public sealed class VhdxFile : IAsyncDisposable
     /// changes nothing; a pending log is then replayed into memory.</summary>
     /// <exception cref="VhdxFormatException">The file is malformed.</exception>
     /// <exception cref="BlockDriverException">NotFound; InUse when another writer holds it.</exception>
-    public static VhdxFile Open(string path, bool readOnly = false)
+    public static VhdxFile Open(string path, bool readOnly = false) => Open(path, readOnly, parentRoot: null);
+
+    /// <summary>Opens a parent found through a locator: as <see cref="Open(string, bool)"/>, but the file the handle
+    /// opened must lie inside <paramref name="parentRoot"/> (when not null), checked on the open handle before a
+    /// byte is read, so that a link swapped in after the locator was resolved cannot make it read (or describe) a
+    /// file elsewhere.</summary>
+    internal static VhdxFile Open(string path, bool readOnly, string? parentRoot)
     {
         if (!File.Exists(path))
         {
@@ -196,6 +202,11 @@ public sealed class VhdxFile : IAsyncDisposable
 
         try
         {
+            if (parentRoot is not null)
+            {
+                ChainLinks.CheckOpenedInside(handle, path, parentRoot);
+            }
+
             return new VhdxFile(path, handle, readOnly, VhdxReader.Read(path, handle, readOnly));
         }
         catch

@@ -73,6 +73,9 @@ internal static class VhdxLog
 
     /// <summary>Finds the active sequence in <paramref name="log"/> (the whole log area) and returns the updates to
     /// replay in order, or null when no valid sequence exists.</summary>
+    /// <remarks>Memory: besides <paramref name="log"/>, one reference per 4 KiB position, one small record per valid
+    /// entry header, and the 4 KiB pages of the chosen sequence only, which covers the log at most once; so about
+    /// the log's length again, whatever the log holds. Entries are checked in place (no copy per candidate).</remarks>
     /// <exception cref="InvalidDataException">The log is crafted to make the search unreasonably expensive.</exception>
     public static LogReplay? FindActiveSequence(byte[] log, Guid logGuid)
     {
@@ -113,7 +116,7 @@ internal static class VhdxLog
         var updates = new List<LogUpdate>();
         foreach (LogEntryInfo entry in bestSequence)
         {
-            updates.AddRange(entry.Updates);
+            ReadDescriptors(log, entry.Position, entry.Length, entry.Sequence, entry.Count, updates);
         }
 
         return new LogReplay(updates, bestHead.FlushedFileOffset, bestHead.LastFileOffset, bestHead.Sequence);
@@ -157,6 +160,10 @@ internal static class VhdxLog
         return null;
     }
 
+    // Sector k of the entry at position; an entry may wrap around the end of the log, whole sectors at a time.
+    private static ReadOnlySpan<byte> EntrySector(byte[] log, int position, long k) =>
+        log.AsSpan((int)((position + (k * Sector)) % log.Length), Sector);
+
     private static LogEntryInfo? TryParse(byte[] log, int position, Guid logGuid, ref long budget)
     {
         int logLength = log.Length;
@@ -176,40 +183,53 @@ internal static class VhdxLog
             return null;
         }
 
-        budget -= length;
-        if (budget < 0)
-        {
-            throw new InvalidDataException("the log holds far more overlapping entry headers than a writer produces.");
-        }
-
-        // The entry may wrap around the end of the log; work on a contiguous copy.
-        byte[] entry = new byte[length];
-        int first = (int)Math.Min(length, logLength - position);
-        Array.Copy(log, position, entry, 0, first);
-        Array.Copy(log, 0, entry, first, (int)length - first);
-
         int descriptorSectors = DescriptorSectors((int)count);
         if (descriptorSectors * (long)Sector > length)
         {
             return null;
         }
 
-        uint stored = BinaryPrimitives.ReadUInt32LittleEndian(entry.AsSpan(4));
-        if (stored != Crc32C.ComputeWithZeroedField(entry, 4))
+        budget -= length;
+        if (budget < 0)
+        {
+            throw new InvalidDataException("the log holds far more overlapping entry headers than a writer produces.");
+        }
+
+        // The checksum covers the entry as it lies, in at most two pieces when it wraps (the checksum field is in
+        // the first sector, so in the first piece).
+        int first = (int)Math.Min(length, logLength - position);
+        uint stored = BinaryPrimitives.ReadUInt32LittleEndian(log.AsSpan(position + 4));
+        if (stored != Crc32C.ComputeWithZeroedField(log.AsSpan(position, first), log.AsSpan(0, (int)length - first), 4))
         {
             return null;
         }
 
-        var updates = new List<LogUpdate>((int)count);
-        int dataSector = descriptorSectors;
+        if (!ReadDescriptors(log, position, length, sequence, count, updates: null))
+        {
+            return null;
+        }
+
+        ReadOnlySpan<byte> header = log.AsSpan(position, EntryHeaderSize);
+        return new LogEntryInfo(position, length, tail, sequence, count,
+            (long)BinaryPrimitives.ReadUInt64LittleEndian(header[48..]),
+            (long)BinaryPrimitives.ReadUInt64LittleEndian(header[56..]));
+    }
+
+    // Checks the descriptors of the entry at position (and their data sectors); with updates, also appends what
+    // they say, one 4 KiB page per data descriptor. Returns false for an invalid entry.
+    private static bool ReadDescriptors(byte[] log, int position, uint length, ulong sequence, uint count, List<LogUpdate>? updates)
+    {
+        int descriptorSectors = DescriptorSectors((int)count);
+        long dataSector = descriptorSectors;
         for (int i = 0; i < count; i++)
         {
-            ReadOnlySpan<byte> d = entry.AsSpan(EntryHeaderSize + (i * DescriptorSize), DescriptorSize);
+            int at = EntryHeaderSize + (i * DescriptorSize);
+            ReadOnlySpan<byte> d = EntrySector(log, position, at / Sector).Slice(at % Sector, DescriptorSize);
             uint signature = BinaryPrimitives.ReadUInt32LittleEndian(d);
             long fileOffset = (long)BinaryPrimitives.ReadUInt64LittleEndian(d[16..]);
             if (BinaryPrimitives.ReadUInt64LittleEndian(d[24..]) != sequence || fileOffset < 0 || fileOffset % Sector != 0)
             {
-                return null;
+                return false;
             }
 
             if (signature == ZeroSignature)
@@ -217,47 +237,48 @@ internal static class VhdxLog
                 long zeroLength = (long)BinaryPrimitives.ReadUInt64LittleEndian(d[8..]);
                 if (zeroLength < 0 || zeroLength % Sector != 0)
                 {
-                    return null;
+                    return false;
                 }
 
-                updates.Add(new LogUpdate(fileOffset, zeroLength, null));
+                updates?.Add(new LogUpdate(fileOffset, zeroLength, null));
             }
             else if (signature == DescSignature)
             {
-                if ((dataSector + 1L) * Sector > length)
+                if ((dataSector + 1) * Sector > length)
                 {
-                    return null;
+                    return false;
                 }
 
-                ReadOnlySpan<byte> data = entry.AsSpan(dataSector * Sector, Sector);
+                ReadOnlySpan<byte> data = EntrySector(log, position, dataSector);
                 if (BinaryPrimitives.ReadUInt32LittleEndian(data) != DataSignature
                     || BinaryPrimitives.ReadUInt32LittleEndian(data[4..]) != (uint)(sequence >> 32)
                     || BinaryPrimitives.ReadUInt32LittleEndian(data[4092..]) != (uint)sequence)
                 {
-                    return null;
+                    return false;
                 }
 
-                byte[] page = new byte[Sector];
-                d.Slice(8, 8).CopyTo(page);
-                data.Slice(8, 4084).CopyTo(page.AsSpan(8));
-                d.Slice(4, 4).CopyTo(page.AsSpan(4092));
-                updates.Add(new LogUpdate(fileOffset, Sector, page));
+                if (updates is not null)
+                {
+                    byte[] page = new byte[Sector];
+                    d.Slice(8, 8).CopyTo(page);
+                    data.Slice(8, 4084).CopyTo(page.AsSpan(8));
+                    d.Slice(4, 4).CopyTo(page.AsSpan(4092));
+                    updates.Add(new LogUpdate(fileOffset, Sector, page));
+                }
+
                 dataSector++;
             }
             else
             {
-                return null;
+                return false;
             }
         }
 
-        return new LogEntryInfo(position, length, tail, sequence,
-            (long)BinaryPrimitives.ReadUInt64LittleEndian(entry.AsSpan(48)),
-            (long)BinaryPrimitives.ReadUInt64LittleEndian(entry.AsSpan(56)),
-            updates);
+        return true;
     }
 
-    private sealed record LogEntryInfo(int Position, uint Length, uint Tail, ulong Sequence, long FlushedFileOffset,
-        long LastFileOffset, List<LogUpdate> Updates);
+    private sealed record LogEntryInfo(int Position, uint Length, uint Tail, ulong Sequence, uint Count, long FlushedFileOffset,
+        long LastFileOffset);
 }
 
 /// <summary>One update of a log entry: a 4 KiB page image (<see cref="Data"/>) or, when Data is null, a zeroed

@@ -1,4 +1,5 @@
 using System.Buffers.Binary;
+using System.Runtime.InteropServices;
 using System.Text;
 using BlockDriver.Abstractions;
 using BlockDriver.Interop;
@@ -134,6 +135,7 @@ internal static class VhdxReader
 
         if (header.LogGuid != Guid.Empty && logLength > 0)
         {
+            // At most 256 MiB and inside the file (both checked above): the log buffer is bounded by the file.
             byte[] log = ReadExactly(handle, logOffset, (int)logLength);
             LogReplay? replay;
             try
@@ -156,8 +158,12 @@ internal static class VhdxReader
                     throw new VhdxFormatException(path, "log", logOffset, $"the file is {fileLength} bytes but the log says {replay.FlushedFileOffset} bytes were stable: it was truncated.");
                 }
 
+                // The log's LastFileOffset is the size a writable open grows the file to; it is not used to bound
+                // anything here. Every structure must lie inside the file as it is (fstat): writers extend the file
+                // and flush it before they log metadata that points past the old end (MS-VHDX 2.3.1.1,
+                // FlushedFileOffset), so only a crafted log claims more, and a claimed size must not let a 3 MiB
+                // file make the reader allocate a 64 TiB disk's BAT.
                 overlay = [.. replay.Updates];
-                fileLength = Math.Max(fileLength, replay.LastFileOffset);
                 pending = replay;
             }
         }
@@ -181,18 +187,18 @@ internal static class VhdxReader
         byte[] metadataBytes = ReadMetadata(handle, metadataRegion.FileOffset, (int)metadataRegion.Length, overlay);
         VhdxMetadata metadata = VhdxMetadata.Parse(metadataBytes, path, metadataRegion.FileOffset);
         var geometry = new VhdxGeometry(metadata.VirtualDiskSize, metadata.BlockSize, metadata.LogicalSectorSize, metadata.HasParent);
-        if (geometry.BatEntries * 8 > batRegion.Length)
+
+        // MS-VHDX 2.5: the BAT holds BatEntries 8-byte entries (virtual size / block size, plus one sector-bitmap
+        // entry per chunk) inside the BAT region, which lies inside the file (checked above). So the BAT this
+        // allocates is never larger than the file: at most 64 TiB / 1 MiB blocks ≈ 67 M entries = 512 MiB, and
+        // only for a file that holds such a BAT.
+        long batLength = geometry.BatEntries * 8;
+        if (batLength > batRegion.Length || batLength > fileLength - batRegion.FileOffset)
         {
             throw new VhdxFormatException(path, "BAT", batRegion.FileOffset, $"region of {batRegion.Length} bytes is smaller than the {geometry.BatEntries} entries the disk needs.");
         }
 
-        byte[] batBytes = ReadMetadata(handle, batRegion.FileOffset, checked((int)(geometry.BatEntries * 8)), overlay);
-        ulong[] bat = new ulong[geometry.BatEntries];
-        for (int i = 0; i < bat.Length; i++)
-        {
-            bat[i] = BinaryPrimitives.ReadUInt64LittleEndian(batBytes.AsSpan(i * 8));
-        }
-
+        ulong[] bat = ReadBat(handle, batRegion.FileOffset, geometry.BatEntries, overlay);
         long allocatedEnd = ValidateLayout(path, header, regions, geometry, metadata, bat, batRegion.FileOffset, fileLength);
         return new State(header, slot, metadata, regions, geometry, bat, batRegion.FileOffset, fileLength, overlay, pending is not null) { Replay = pending, AllocatedEnd = allocatedEnd };
     }
@@ -261,16 +267,20 @@ internal static class VhdxReader
     private static long ValidateLayout(string path, FileHeader header, RegionTable regions, VhdxGeometry geometry,
         VhdxMetadata metadata, ulong[] bat, long batOffset, long fileLength)
     {
-        var objects = new List<(long Start, long End, string What)> { (0, VhdxConstants.HeaderSectionLength, "the header section") };
+        // One record per top-level object, 24 bytes without a string (described only when one overlaps another):
+        // a block takes at least 1 MiB of the file and blocks may not overlap, so the list is bounded by the file.
+        // What: -1 the header section, -2 the log, -3 - k region k, i ≥ 0 BAT entry i.
+        var objects = new List<LayoutObject>(regions.Entries.Count + 2) { new(0, VhdxConstants.HeaderSectionLength, -1) };
         long allocatedEnd = 0;
         if (header.LogLength > 0)
         {
-            objects.Add(((long)header.LogOffset, (long)header.LogOffset + header.LogLength, "the log"));
+            objects.Add(new((long)header.LogOffset, (long)header.LogOffset + header.LogLength, -2));
         }
 
-        foreach (RegionTableEntry region in regions.Entries)
+        for (int k = 0; k < regions.Entries.Count; k++)
         {
-            objects.Add((region.FileOffset, region.FileOffset + region.Length, $"region {region.Guid}"));
+            RegionTableEntry region = regions.Entries[k];
+            objects.Add(new(region.FileOffset, region.FileOffset + region.Length, -3 - k));
         }
 
         for (long i = 0; i < bat.Length; i++)
@@ -326,20 +336,59 @@ internal static class VhdxReader
 
             // Overlaps count only the bytes a block uses (a short last block may sit at the end of the file); the
             // writer allocates past the full block, so it never lands inside one.
-            objects.Add((entry.FileOffset, entry.FileOffset + needed, $"BAT entry {i}"));
+            objects.Add(new(entry.FileOffset, entry.FileOffset + needed, i));
             allocatedEnd = Math.Max(allocatedEnd, entry.FileOffset + length);
         }
 
-        objects.Sort((a, b) => a.Start.CompareTo(b.Start));
+        objects.Sort(static (a, b) => a.Start.CompareTo(b.Start));
         for (int i = 1; i < objects.Count; i++)
         {
             if (objects[i].Start < objects[i - 1].End)
             {
-                throw new VhdxFormatException(path, "layout", objects[i].Start, $"{objects[i].What} overlaps {objects[i - 1].What}.");
+                throw new VhdxFormatException(path, "layout", objects[i].Start, $"{Describe(objects[i].What, regions)} overlaps {Describe(objects[i - 1].What, regions)}.");
             }
         }
 
         return Math.Max(allocatedEnd, objects[^1].End);
+    }
+
+    private static string Describe(long what, RegionTable regions) => what switch
+    {
+        -1 => "the header section",
+        -2 => "the log",
+        < -2 => $"region {regions.Entries[(int)(-3 - what)].Guid}",
+        _ => $"BAT entry {what}",
+    };
+
+    // Reads the BAT straight into its entry array (no second copy of up to 512 MiB), then lays the log's pending
+    // updates over it. The caller has checked that the entries lie inside the file.
+    private static ulong[] ReadBat(SafeFileHandle handle, long offset, long entries, List<LogUpdate>? overlay)
+    {
+        ulong[] bat = new ulong[entries];
+        Span<byte> bytes = MemoryMarshal.AsBytes(bat.AsSpan());
+        int done = 0;
+        while (done < bytes.Length)
+        {
+            int n = RandomAccess.Read(handle, bytes[done..], offset + done);
+            if (n == 0)
+            {
+                break;
+            }
+
+            done += n;
+        }
+
+        if (overlay is not null)
+        {
+            VhdxFile.ApplyOverlay(overlay, offset, bytes);
+        }
+
+        if (!BitConverter.IsLittleEndian)
+        {
+            BinaryPrimitives.ReverseEndianness(bat, bat);
+        }
+
+        return bat;
     }
 
     // Every update must lie inside the file the entry describes (LastFileOffset), and that file must be of a size a
@@ -419,6 +468,8 @@ internal static class VhdxReader
 
         return bytes;
     }
+
+    private readonly record struct LayoutObject(long Start, long End, long What);
 
     /// <summary>The creator string of the file type identifier.</summary>
     public static string ReadCreator(SafeFileHandle handle)

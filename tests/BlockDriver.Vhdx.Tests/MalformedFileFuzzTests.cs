@@ -10,7 +10,8 @@ namespace BlockDriver.Vhdx.Tests;
 
 /// <summary>Mutation fuzzing of the structured areas of real files (headers, region tables, log, metadata, BAT,
 /// sector bitmap): every mutated file must either open, read and map, or fail with a
-/// <see cref="BlockDriverException"/>; never another exception type, never a hang.</summary>
+/// <see cref="BlockDriverException"/>; never another exception type, never a hang, and an open never allocates more
+/// than a small multiple of the files' real sizes, whatever sizes the files claim (issue 14).</summary>
 /// <remarks>Reproduce with <c>BLOCKDRIVER_SEED</c> (printed) and <c>BLOCKDRIVER_FUZZ_ITERATIONS</c>; a failure names
 /// its iteration, and iteration i always mutates the same way for the same seed.</remarks>
 public sealed partial class MalformedFileFuzzTests : IDisposable
@@ -58,6 +59,7 @@ public sealed partial class MalformedFileFuzzTests : IDisposable
         bool[] dirty = [.. variants.Select(_ => true)];
 
         var outcomes = new SortedDictionary<string, int>(StringComparer.Ordinal);
+        long maxAllocated = 0;
         var failures = new List<string>();
         var clock = Stopwatch.StartNew();
         var seeds = new Random(seed);
@@ -70,8 +72,9 @@ public sealed partial class MalformedFileFuzzTests : IDisposable
             Variant variant = variants[index];
             string target = targets[index];
             bool writable = random.Next(8) == 0;
-            List<(long Offset, byte[] Data)> mutations = Mutate(variant, random);
-            bool fixChecksums = random.Next(10) < 6;
+            bool claims = random.Next(6) == 0;
+            List<(long Offset, byte[] Data)> mutations = claims ? MutateClaims(variant, random) : Mutate(variant, random);
+            bool fixChecksums = claims || random.Next(10) < 6;
             List<(long Offset, byte[] Data)> patches = fixChecksums ? [.. mutations, .. ChecksumFixes(variant, mutations)] : mutations;
             if (dirty[index])
             {
@@ -85,8 +88,17 @@ public sealed partial class MalformedFileFuzzTests : IDisposable
             int exerciseSeed = random.Next();
             try
             {
-                string outcome = await Task.Run(() => ExerciseAsync(target, work, writable, exerciseSeed)).WaitAsync(PerIteration);
+                (string outcome, long allocated) = await Task.Run(() => ExerciseAsync(target, work, writable, exerciseSeed)).WaitAsync(PerIteration);
                 outcomes[outcome] = outcomes.GetValueOrDefault(outcome) + 1;
+
+                // What an open may hold: the 1 MiB header section, the log, the metadata region and the BAT of each
+                // file, all inside the file; the chain index, at most the BAT again; a writable open parses twice.
+                long bound = AllocationBound(target, parent);
+                maxAllocated = Math.Max(maxAllocated, allocated);
+                if (allocated > bound)
+                {
+                    failures.Add($"{context}: the open allocated {allocated / MiB} MiB, more than the {bound / MiB} MiB its files' sizes allow ({outcome})");
+                }
             }
             catch (TimeoutException)
             {
@@ -105,7 +117,7 @@ public sealed partial class MalformedFileFuzzTests : IDisposable
             }
         }
 
-        _output.WriteLine($"{done} iterations in {clock.Elapsed.TotalSeconds:F1} s");
+        _output.WriteLine($"{done} iterations in {clock.Elapsed.TotalSeconds:F1} s; the largest open allocated {maxAllocated / 1024} KiB");
         foreach ((string outcome, int count) in outcomes)
         {
             _output.WriteLine($"{count,6}  {outcome}");
@@ -133,13 +145,29 @@ public sealed partial class MalformedFileFuzzTests : IDisposable
         Assert.True(outcomes.GetValueOrDefault("opened") > 0 && outcomes.Count > 5, "the mutations should both pass and trip many different checks");
     }
 
-    // Opens the file (with its chain), reads and maps it, and in writable runs writes and flushes; returns the outcome.
-    private static async Task<string> ExerciseAsync(string path, string root, bool writable, int seed)
+    // Three times the real sizes of the file and of the parent it may name, plus 16 MiB of fixed costs.
+    private static long AllocationBound(string target, string parent) =>
+        (3 * (new FileInfo(target).Length + new FileInfo(parent).Length)) + (16L * MiB);
+
+    // Opens the file (with its chain), reads and maps it, and in writable runs writes and flushes; returns the outcome
+    // and the bytes the open itself allocated (on this thread: VhdxDisk.Open is synchronous).
+    private static async Task<(string Outcome, long Allocated)> ExerciseAsync(string path, string root, bool writable, int seed)
     {
         var random = new Random(seed);
+        long allocated = 0;
         try
         {
-            VhdxDisk disk = VhdxDisk.Open(path, new VhdxOpenOptions { ReadOnly = !writable, ParentRoot = root });
+            long before = GC.GetAllocatedBytesForCurrentThread();
+            VhdxDisk disk;
+            try
+            {
+                disk = VhdxDisk.Open(path, new VhdxOpenOptions { ReadOnly = !writable, ParentRoot = root });
+            }
+            finally
+            {
+                allocated = GC.GetAllocatedBytesForCurrentThread() - before;
+            }
+
             await using (disk)
             {
                 long length = disk.Length;
@@ -183,16 +211,52 @@ public sealed partial class MalformedFileFuzzTests : IDisposable
                 }
             }
 
-            return "opened";
+            return ("opened", allocated);
         }
         catch (BlockDriverException e)
         {
-            return "refused: " + Digits().Replace(e is VhdxFormatException f ? f.Structure : e.Kind.ToString(), "N");
+            return ("refused: " + Digits().Replace(e is VhdxFormatException f ? f.Structure : e.Kind.ToString(), "N"), allocated);
         }
         catch (AggregateException e) when (e.InnerExceptions.All(x => x is BlockDriverException))
         {
-            return "refused on close";
+            return ("refused on close", allocated);
         }
+    }
+
+    // Claims that agree with each other, at and past the spec's limits (MS-VHDX 2.2–2.6): a virtual size up to and
+    // past 64 TiB, a BAT region of the length that size needs (up to 513 MiB, far past the file), and in a file with
+    // a pending log an entry whose LastFileOffset says the file is that large. Random bytes rarely line all three up;
+    // together they are what made a 4 MiB file allocate 1 GiB (issue 14).
+    private static List<(long Offset, byte[] Data)> MutateClaims(Variant variant, Random random)
+    {
+        long[] sizes = [1L << 40, 1L << 43, 1L << 46, (1L << 46) + MiB, 1L << 50];
+        long virtualSize = sizes[random.Next(sizes.Length)];
+
+        // 1 MiB blocks and 512-byte sectors, as every variant: R = 2^23 × 512 / 2^20 = 4096 blocks per chunk.
+        const long ChunkRatio = 4096;
+        long blocks = (virtualSize + MiB - 1) / MiB;
+        long entries = variant.Name.StartsWith("differencing", StringComparison.Ordinal)
+            ? (blocks + ChunkRatio - 1) / ChunkRatio * (ChunkRatio + 1)
+            : blocks + ((blocks - 1) / ChunkRatio);
+        long regionLength = Math.Min(((entries * 8) + MiB - 1) / MiB * MiB, 4095L * MiB);
+
+        var patches = new List<(long, byte[])> { (variant.VirtualSizeOffset, BitConverter.GetBytes(virtualSize)) };
+        if (random.Next(4) != 0)
+        {
+            foreach (long table in new[] { RawVhdx.RegionTable1Offset, RawVhdx.RegionTable2Offset })
+            {
+                patches.Add((table + variant.BatRegionEntryOffset + 24, BitConverter.GetBytes((uint)regionLength)));
+            }
+        }
+
+        if (variant.Areas.Any(a => a.Name == "log") && variant.Name.Contains("pending", StringComparison.Ordinal) && random.Next(4) != 0)
+        {
+            long logOffset = variant.Areas.First(a => a.Name == "log").Offset;
+            long last = random.Next(2) == 0 ? 600L * MiB : (1L << 46) + (1L << 30);
+            patches.Add((logOffset + 56, BitConverter.GetBytes(Math.Max(last, 3L * MiB + regionLength))));
+        }
+
+        return patches;
     }
 
     private static List<(long Offset, byte[] Data)> Mutate(Variant variant, Random random)
@@ -380,7 +444,10 @@ public sealed partial class MalformedFileFuzzTests : IDisposable
             areas.Add(new("sector bitmap", (long)(bitmapEntry & ~0xF_FFFFUL), 8 * 256, Checksum.None, 2));
         }
 
-        return new Variant(name, image, [.. areas]);
+        byte[] metadata = image.Read(metadataOffset, 64 * 1024);
+        (_, int sizeItem, _) = RawVhdx.MetadataItem(metadata, RawVhdx.VirtualDiskSize);
+        int batEntry = RawVhdx.RegionEntryOffset(image.Read(RawVhdx.RegionTable1Offset, RawVhdx.RegionTableSize), RawVhdx.BatRegion);
+        return new Variant(name, image, [.. areas], metadataOffset + sizeItem, batEntry);
     }
 
     private static byte[] Pattern(int seed, int length)
@@ -397,5 +464,7 @@ public sealed partial class MalformedFileFuzzTests : IDisposable
     // the first 4 KiB); Weight is how often the area is picked.
     private sealed record Area(string Name, long Offset, int HotLength, Checksum Checksum, int Weight);
 
-    private sealed record Variant(string Name, SparseImage Image, Area[] Areas);
+    // VirtualSizeOffset: the file offset of the Virtual Disk Size item; BatRegionEntryOffset: the BAT's entry in
+    // either region table.
+    private sealed record Variant(string Name, SparseImage Image, Area[] Areas, long VirtualSizeOffset, int BatRegionEntryOffset);
 }

@@ -21,9 +21,13 @@ public static class ImageFiles
     }
 
     /// <summary>Opens a file (and, for VHDX, its whole chain) as a block device. The caller disposes it.</summary>
-    public static IBlockDevice Open(string path, bool readOnly) =>
+    /// <param name="path">The image.</param>
+    /// <param name="readOnly">Open the top file read-only (parents always are).</param>
+    /// <param name="parentRoot">The directory every parent of a VHDX chain must lie in (symbolic links resolved),
+    /// see <see cref="VhdxOpenOptions.ParentRoot"/>; null follows locators anywhere, only for files the caller made.</param>
+    public static IBlockDevice Open(string path, bool readOnly, string? parentRoot) =>
         Detect(path) == ImageFormat.Vhdx
-            ? VhdxDisk.Open(path, new VhdxOpenOptions { ReadOnly = readOnly })
+            ? VhdxDisk.Open(path, new VhdxOpenOptions { ReadOnly = readOnly, ParentRoot = parentRoot })
             : FileBlockDevice.Open(path, readOnly);
 
     /// <summary>Refuses a file that is not VHDX: a differencing VHDX can only have a VHDX parent.</summary>

@@ -1,5 +1,6 @@
 using System.CommandLine;
 using BlockDriver.Abstractions;
+using BlockDriver.Cli.Images;
 using BlockDriver.Core.Images;
 using BlockDriver.Vhdx;
 
@@ -17,11 +18,13 @@ namespace BlockDriver.Cli.Commands.Img;
 /// </remarks>
 internal sealed class CheckCommand : CliCommand
 {
+    private readonly Option<string?> _parentDir = ParentDirOption.Create();
     private readonly Argument<string> _file = new("FILE") { Description = "A VHDX image (its parents are checked too)." };
 
     public CheckCommand()
         : base("check", "Check a VHDX image and its parent chain for corruption (exit 0 clean, 2 corrupt, 1 error).")
     {
+        Add(_parentDir);
         Add(_file);
     }
 
@@ -34,13 +37,14 @@ internal sealed class CheckCommand : CliCommand
             return ExitCodes.Success;
         }
 
+        string parentRoot = ParentDirOption.RootFor(parse.GetValue(_parentDir), path);
         var errors = new List<string>();
         var warnings = new List<string>();
         int files = 0;
         VhdxDisk? disk = null;
         try
         {
-            disk = VhdxDisk.Open(path, new VhdxOpenOptions { ReadOnly = true });
+            disk = VhdxDisk.Open(path, new VhdxOpenOptions { ReadOnly = true, ParentRoot = parentRoot });
         }
         catch (BlockDriverException e) when (e.Kind is ErrorKind.Corrupt or ErrorKind.NotFound)
         {

@@ -20,11 +20,13 @@ namespace BlockDriver.Cli.Commands.Img;
 /// </remarks>
 internal sealed class CommitCommand : CliCommand
 {
+    private readonly Option<string?> _parentDir = ParentDirOption.Create();
     private readonly Argument<string> _file = new("FILE") { Description = "A differencing VHDX image." };
 
     public CommitCommand()
         : base("commit", "Merge a differencing image into its parent; the image is left empty over the merged parent.")
     {
+        Add(_parentDir);
         Add(_file);
     }
 
@@ -32,10 +34,11 @@ internal sealed class CommitCommand : CliCommand
     {
         string path = parse.GetValue(_file)!;
         ImageFiles.RequireVhdx(path, "image to commit");
+        string parentRoot = ParentDirOption.RootFor(parse.GetValue(_parentDir), path);
         string parentPath;
         int blockSize;
         DifferenceStats stats;
-        VhdxDisk child = VhdxDisk.Open(path, new VhdxOpenOptions { ReadOnly = true });
+        VhdxDisk child = VhdxDisk.Open(path, new VhdxOpenOptions { ReadOnly = true, ParentRoot = parentRoot });
         await using (child.ConfigureAwait(false))
         {
             if (child.Files.Count < 2)
@@ -62,7 +65,7 @@ internal sealed class CommitCommand : CliCommand
             }
 
             // The parent's own parents open read-only; the child keeps reading its own blocks only.
-            VhdxDisk parent = VhdxDisk.Open(parentPath);
+            VhdxDisk parent = VhdxDisk.Open(parentPath, new VhdxOpenOptions { ParentRoot = parentRoot });
             await using (parent.ConfigureAwait(false))
             {
                 stats = await ProgressDisplay.RunAsync("Committing", child.Length,

@@ -1,5 +1,6 @@
 using System.CommandLine;
 using BlockDriver.Abstractions;
+using BlockDriver.Cli.Images;
 using BlockDriver.Cli.Output;
 using BlockDriver.Core.Images;
 
@@ -11,6 +12,7 @@ namespace BlockDriver.Cli.Commands.Img;
 internal sealed class CompareCommand : CliCommand
 {
     private readonly Option<bool> _strict = new("--strict", "-s") { Description = "Images of different sizes are different." };
+    private readonly Option<string?> _parentDir = ParentDirOption.Create();
     private readonly Argument<string> _first = new("A") { Description = "An image: raw or VHDX." };
     private readonly Argument<string> _second = new("B") { Description = "Another image: raw or VHDX." };
 
@@ -18,6 +20,7 @@ internal sealed class CompareCommand : CliCommand
         : base("compare", "Compare the contents of two images (exit 0 identical, 1 different, 2 error).")
     {
         Add(_strict);
+        Add(_parentDir);
         Add(_first);
         Add(_second);
     }
@@ -27,10 +30,13 @@ internal sealed class CompareCommand : CliCommand
 
     protected override async Task<int> ExecuteAsync(ParseResult parse, CancellationToken ct)
     {
-        IBlockDevice a = ImageFiles.Open(parse.GetValue(_first)!, readOnly: true);
+        string first = parse.GetValue(_first)!;
+        string second = parse.GetValue(_second)!;
+        string? parentDir = parse.GetValue(_parentDir);
+        IBlockDevice a = ImageFiles.Open(first, readOnly: true, ParentDirOption.RootFor(parentDir, first));
         await using (a.ConfigureAwait(false))
         {
-            IBlockDevice b = ImageFiles.Open(parse.GetValue(_second)!, readOnly: true);
+            IBlockDevice b = ImageFiles.Open(second, readOnly: true, ParentDirOption.RootFor(parentDir, second));
             await using (b.ConfigureAwait(false))
             {
                 if (a.Length != b.Length)

@@ -37,6 +37,7 @@ internal sealed class ConvertCommand : CliCommand
         HelpName = "BYTES",
     };
 
+    private readonly Option<string?> _parentDir = ParentDirOption.Create();
     private readonly Argument<string> _source = new("SRC") { Description = "The image to read: raw or VHDX." };
     private readonly Argument<string> _destination = new("DST") { Description = "The image to write." };
 
@@ -48,6 +49,7 @@ internal sealed class ConvertCommand : CliCommand
         Add(_base);
         Add(_blockSize);
         Add(_sectorSize);
+        Add(_parentDir);
         Add(_source);
         Add(_destination);
     }
@@ -70,12 +72,13 @@ internal sealed class ConvertCommand : CliCommand
             throw new BlockDriverException(ErrorKind.InvalidArgument, $"{destination}: the output must not be the source or the base.");
         }
 
-        IBlockDevice source = ImageFiles.Open(sourcePath, readOnly: true);
+        string? parentDir = parse.GetValue(_parentDir);
+        IBlockDevice source = ImageFiles.Open(sourcePath, readOnly: true, ParentDirOption.RootFor(parentDir, sourcePath));
         await using (source.ConfigureAwait(false))
         {
             using var output = new ReplacementFile(destination);
             DifferenceStats stats;
-            IBlockDevice target = await CreateTargetAsync(format, output.TempPath, source, basePath, blockSize, sectorSize, ct).ConfigureAwait(false);
+            IBlockDevice target = await CreateTargetAsync(format, output.TempPath, source, basePath, parentDir, blockSize, sectorSize, ct).ConfigureAwait(false);
             await using (target.ConfigureAwait(false))
             {
                 DataMap candidates = basePath is null
@@ -94,7 +97,7 @@ internal sealed class ConvertCommand : CliCommand
         return ExitCodes.Success;
     }
 
-    private static async Task<IBlockDevice> CreateTargetAsync(string format, string path, IBlockDevice source, string? basePath,
+    private static async Task<IBlockDevice> CreateTargetAsync(string format, string path, IBlockDevice source, string? basePath, string? parentDir,
         int? blockSize, int? sectorSize, CancellationToken ct)
     {
         if (format == "raw")
@@ -117,7 +120,8 @@ internal sealed class ConvertCommand : CliCommand
 
         ImageFiles.RequireVhdx(basePath, "base");
         await VhdxFile.CreateDifferencingAsync(path, basePath, new VhdxCreateOptions { BlockSize = blockSize }, ct).ConfigureAwait(false);
-        VhdxDisk child = VhdxDisk.Open(path);
+        // BASE is named on the command line: its directory (or DIR) holds the parents of the new chain.
+        VhdxDisk child = VhdxDisk.Open(path, new VhdxOpenOptions { ParentRoot = ParentDirOption.RootFor(parentDir, basePath) });
         if (child.Length != source.Length || (sectorSize is { } n && n != child.SectorSize))
         {
             await child.DisposeAsync().ConfigureAwait(false);

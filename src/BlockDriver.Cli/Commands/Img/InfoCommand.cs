@@ -2,6 +2,7 @@ using System.CommandLine;
 using System.Globalization;
 using System.Text.Json;
 using BlockDriver.Abstractions;
+using BlockDriver.Cli.Images;
 using BlockDriver.Cli.Output;
 using BlockDriver.Core.Images;
 using BlockDriver.Interop;
@@ -12,6 +13,7 @@ namespace BlockDriver.Cli.Commands.Img;
 /// <summary><c>img info [--json] FILE</c>: sizes, geometry, identity and the whole parent chain.</summary>
 internal sealed class InfoCommand : CliCommand
 {
+    private readonly Option<string?> _parentDir = ParentDirOption.Create();
     private readonly Option<bool> _json = new("--json") { Description = "Print JSON (shape in README.md) instead of text." };
     private readonly Argument<string> _file = new("FILE") { Description = "A VHDX or raw image." };
 
@@ -19,13 +21,14 @@ internal sealed class InfoCommand : CliCommand
         : base("info", "Show an image's sizes, block and sector sizes, identity and parent chain.")
     {
         Add(_json);
+        Add(_parentDir);
         Add(_file);
     }
 
     protected override async Task<int> ExecuteAsync(ParseResult parse, CancellationToken ct)
     {
         string path = parse.GetValue(_file)!;
-        ImageInfo info = await ReadAsync(path).ConfigureAwait(false);
+        ImageInfo info = await ReadAsync(path, ParentDirOption.RootFor(parse.GetValue(_parentDir), path)).ConfigureAwait(false);
         if (parse.GetValue(_json))
         {
             Console.WriteLine(JsonSerializer.Serialize(info, CliJsonContext.Default.ImageInfo));
@@ -38,7 +41,7 @@ internal sealed class InfoCommand : CliCommand
         return ExitCodes.Success;
     }
 
-    private static async Task<ImageInfo> ReadAsync(string path)
+    private static async Task<ImageInfo> ReadAsync(string path, string parentRoot)
     {
         if (ImageFiles.Detect(path) == ImageFormat.Raw)
         {
@@ -54,7 +57,7 @@ internal sealed class InfoCommand : CliCommand
             return new ImageInfo(path, "raw", length, [raw]);
         }
 
-        VhdxDisk disk = VhdxDisk.Open(path, new VhdxOpenOptions { ReadOnly = true });
+        VhdxDisk disk = VhdxDisk.Open(path, new VhdxOpenOptions { ReadOnly = true, ParentRoot = parentRoot });
         await using (disk.ConfigureAwait(false))
         {
             var chain = new List<ImageFileInfo>();

@@ -2,6 +2,7 @@ using System.CommandLine;
 using System.Globalization;
 using System.Text.Json;
 using BlockDriver.Abstractions;
+using BlockDriver.Cli.Images;
 using BlockDriver.Cli.Output;
 using BlockDriver.Core.Images;
 using BlockDriver.Vhdx;
@@ -12,6 +13,7 @@ namespace BlockDriver.Cli.Commands.Img;
 /// chain that decides it, like qemu-img map.</summary>
 internal sealed class MapCommand : CliCommand
 {
+    private readonly Option<string?> _parentDir = ParentDirOption.Create();
     private readonly Option<bool> _json = new("--json") { Description = "Print a JSON array (shape in README.md) instead of a table." };
     private readonly Argument<string> _file = new("FILE") { Description = "A VHDX or raw image." };
 
@@ -19,6 +21,7 @@ internal sealed class MapCommand : CliCommand
         : base("map", "Show where each extent of an image's content is stored in its chain.")
     {
         Add(_json);
+        Add(_parentDir);
         Add(_file);
     }
 
@@ -26,7 +29,7 @@ internal sealed class MapCommand : CliCommand
     {
         string path = parse.GetValue(_file)!;
         List<MapEntry> entries = ImageFiles.Detect(path) == ImageFormat.Vhdx
-            ? await MapVhdxAsync(path, ct).ConfigureAwait(false)
+            ? await MapVhdxAsync(path, ParentDirOption.RootFor(parse.GetValue(_parentDir), path), ct).ConfigureAwait(false)
             : await MapRawAsync(path, ct).ConfigureAwait(false);
         if (parse.GetValue(_json))
         {
@@ -40,9 +43,9 @@ internal sealed class MapCommand : CliCommand
         return ExitCodes.Success;
     }
 
-    private static async Task<List<MapEntry>> MapVhdxAsync(string path, CancellationToken ct)
+    private static async Task<List<MapEntry>> MapVhdxAsync(string path, string parentRoot, CancellationToken ct)
     {
-        VhdxDisk disk = VhdxDisk.Open(path, new VhdxOpenOptions { ReadOnly = true });
+        VhdxDisk disk = VhdxDisk.Open(path, new VhdxOpenOptions { ReadOnly = true, ParentRoot = parentRoot });
         await using (disk.ConfigureAwait(false))
         {
             var entries = new List<MapEntry>();

@@ -19,12 +19,14 @@ internal sealed class RebaseCommand : CliCommand
         Required = true,
     };
 
+    private readonly Option<string?> _parentDir = ParentDirOption.Create();
     private readonly Argument<string> _file = new("FILE") { Description = "The VHDX image to move onto NEW." };
 
     public RebaseCommand()
         : base("rebase", "Move a VHDX image onto a new parent, keeping its content.")
     {
         Add(_parent);
+        Add(_parentDir);
         Add(_file);
     }
 
@@ -34,13 +36,15 @@ internal sealed class RebaseCommand : CliCommand
         string newParent = parse.GetValue(_parent)!;
         ImageFiles.RequireVhdx(path, "image to rebase");
         ImageFiles.RequireVhdx(newParent, "new parent");
+        string? parentDir = parse.GetValue(_parentDir);
         DifferenceStats stats;
-        VhdxDisk source = VhdxDisk.Open(path, new VhdxOpenOptions { ReadOnly = true });
+        VhdxDisk source = VhdxDisk.Open(path, new VhdxOpenOptions { ReadOnly = true, ParentRoot = ParentDirOption.RootFor(parentDir, path) });
         await using (source.ConfigureAwait(false))
         {
             using var output = new ReplacementFile(path);
             await VhdxFile.CreateDifferencingAsync(output.TempPath, newParent, new VhdxCreateOptions { BlockSize = source.Top.BlockSize }, ct).ConfigureAwait(false);
-            VhdxDisk target = VhdxDisk.Open(output.TempPath);
+            // NEW is named on the command line: its directory (or DIR) holds the parents of the new chain.
+            VhdxDisk target = VhdxDisk.Open(output.TempPath, new VhdxOpenOptions { ParentRoot = ParentDirOption.RootFor(parentDir, newParent) });
             await using (target.ConfigureAwait(false))
             {
                 // FILE in NEW's chain would make NEW's chain read the rebased FILE: a loop, or a broken link.

@@ -1,4 +1,5 @@
 using System.CommandLine;
+using BlockDriver.Cli.Images;
 using BlockDriver.Cli.Output;
 using BlockDriver.Core;
 using BlockDriver.Core.Images;
@@ -13,6 +14,7 @@ internal sealed class LayerImportCommand : StoreCommand
     private readonly Option<string?> _parent = new("--parent") { Description = "Store only what differs from this sealed layer (FILE must be its size).", HelpName = "ID" };
     private readonly Option<string?> _id = new("--id") { Description = "The new layer's id [default: generated].", HelpName = "ID" };
     private readonly Option<string[]> _labels = LayerOptions.Labels();
+    private readonly Option<string?> _parentDir = ParentDirOption.Create();
 
     public LayerImportCommand()
         : base("import", "Import a raw or VHDX file as a writable layer. Prints its id.")
@@ -21,6 +23,7 @@ internal sealed class LayerImportCommand : StoreCommand
         Add(_parent);
         Add(_id);
         Add(_labels);
+        Add(_parentDir);
     }
 
     protected override bool CreatesStore => true;
@@ -28,6 +31,7 @@ internal sealed class LayerImportCommand : StoreCommand
     protected override void CheckArguments(ParseResult parse)
     {
         ImageFiles.RequireFile(parse.GetValue(_file)!);
+        ParentDirOption.RootFor(parse.GetValue(_parentDir), parse.GetValue(_file)!);
         LayerOptions.ParseLabels(parse.GetValue(_labels));
         if (parse.GetValue(_id) is string id)
         {
@@ -46,7 +50,7 @@ internal sealed class LayerImportCommand : StoreCommand
         };
         long total = File.Exists(file) ? new FileInfo(file).Length : 0;
         Core.Layer layer = await ProgressDisplay.RunAsync($"importing {Path.GetFileName(file)}", total,
-            progress => store.ImportAsync(file, spec, progress, ct)).ConfigureAwait(false);
+            progress => store.ImportAsync(file, spec, progress, ParentDirOption.RootFor(parse.GetValue(_parentDir), file), ct)).ConfigureAwait(false);
         Console.WriteLine(layer.Id);
         return ExitCodes.Success;
     }

@@ -60,7 +60,8 @@ internal sealed class ExportResolver(string root) : IAsyncDisposable
                 throw new BlockDriverException(ErrorKind.InvalidArgument, $"{export}: not a VHDX file; NBD exports are VHDX files or layer ids.");
             }
 
-            VhdxDisk disk = VhdxDisk.Open(path, new VhdxOpenOptions { ReadOnly = readOnly });
+            // Parents only from the file's own directory, as the img commands do by default (Cli/Images/ParentDirOption.cs).
+            VhdxDisk disk = VhdxDisk.Open(path, new VhdxOpenOptions { ReadOnly = readOnly, ParentRoot = Path.GetDirectoryName(path) });
             var nbd = new NbdExport(export, disk)
             {
                 Description = $"VHDX {(disk.Files.Count > 1 ? $"chain of {disk.Files.Count} files" : "file")} {path}",
